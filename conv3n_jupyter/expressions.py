@@ -453,7 +453,7 @@ class Expression:
         return (_restore_expression, self._key)
 
     def __repr__(self) -> str:
-        how = "path" if self.simple else "cel"
+        how = "path" if getattr(self, "simple", False) else "cel"
         return f"<Expression {self.source!r} {how}>"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ node_ids = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,5}(-[A-Za-z0-9_]{1,4}){0,2}",
 
 # Field names CEL's parser reads as keywords.
 _RESERVED = {"in", "true", "false", "null"}
+_ASCII_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(
     lambda s: s not in _RESERVED and not s.startswith("_c3_")
@@ -76,7 +78,8 @@ def path_expressions(draw: st.DrawFn, value: Any) -> tuple[str, str, list[str | 
     steps = draw(paths_into(value))
     text = "$" + root
     for step in steps:
-        dotted = isinstance(step, str) and step.isidentifier() and step not in _RESERVED
+        dotted = isinstance(step, str) and _ASCII_NAME.fullmatch(step) is not None
+        dotted = dotted and step not in _RESERVED
         dotted = dotted and not step.startswith("_c3_") and draw(st.booleans())
         text += step_text(step, dotted)
     return text, root, steps

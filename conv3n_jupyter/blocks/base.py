@@ -92,6 +92,10 @@ class Block:
     expression_paths: ClassVar[tuple[str, ...]] = ()
     deferred_paths: ClassVar[tuple[str, ...]] = ()
     opaque_paths: ClassVar[tuple[str, ...]] = ()
+    eager: ClassVar[bool] = False
+    """True for blocks that usually finish without awaiting anything (pure data blocks). The
+    engine then starts them synchronously instead of as a Task, which is much cheaper; such a
+    block must not rely on ``asyncio.current_task()`` before its first ``await``."""
 
     @classmethod
     def output_ports(cls, config: Mapping[str, Any]) -> tuple[str, ...]:

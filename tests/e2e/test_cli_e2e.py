@@ -175,7 +175,7 @@ def test_malformed_json(tmp_path: Path) -> None:
     )
     proc = conv3n(tmp_path, "run", wf)
     assert proc.returncode == 2
-    assert "malformed JSON at line 3, column 39" in proc.stderr
+    assert "malformed JSON at line 3, column 40" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -49,6 +49,7 @@ def require_bool(value: Any, key: str, block_type: str, where: str = "") -> bool
 
 
 class Condition(Block):
+    eager = True
     type = "std/condition"
     title = "Condition"
     description = (

@@ -26,6 +26,7 @@ class Loop(Block):
     description = "Filters and maps a list, or runs a sub-workflow for each item or batch."
     icon = "↻"
     ports = ("default", "empty")
+    eager = True
     expression_paths = ("items", "filter", "map")
     deferred_paths = ("params.*",)
     opaque_paths = ("body",)

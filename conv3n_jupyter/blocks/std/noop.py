@@ -8,6 +8,7 @@ from ..base import Block, NodeContext
 
 
 class Noop(Block):
+    eager = True
     type = "std/noop"
     title = "No-op"
     description = "Passes its input through, or emits `value` when set."

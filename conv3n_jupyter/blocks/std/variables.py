@@ -48,6 +48,7 @@ def _key_and_scope(ctx: NodeContext, block_type: str) -> tuple[str, str]:
 
 
 class SetVar(Block):
+    eager = True
     type = "std/set_var"
     title = "Set variable"
     description = "Stores a value under a name; emits the value."
@@ -71,6 +72,7 @@ class SetVar(Block):
 
 
 class GetVar(Block):
+    eager = True
     type = "std/get_var"
     title = "Get variable"
     description = "Emits a stored value, or `default` when the name is not set."

@@ -161,6 +161,8 @@ async def test_writes_to_file_descriptor_one_do_not_corrupt_replies(pool: Python
 async def test_concurrent_calls_run_in_parallel(pool: PythonPool) -> None:
     """Four calls of 0.3 s each finish together in well under 4 x 0.3 s with four workers."""
     code = "import time\ndef main(input, ctx):\n    time.sleep(0.3)\n    return input\n"
+    await asyncio.gather(*(pool.call(ECHO, i) for i in range(4)))  # four warm workers
+    assert len(pool.pids()) == 4
     started = time.monotonic()
     results = await asyncio.gather(*(pool.call(code, i) for i in range(4)))
     elapsed = time.monotonic() - started
