@@ -12,8 +12,8 @@ from .model import (
     ERROR_PORT,
     FORMAT_VERSION,
     ID_RE,
-    NODE_KEYS,
     NO_RETRY,
+    NODE_KEYS,
     PARAM_TYPES,
     RETRY_KEYS,
     TOP_KEYS,
@@ -37,8 +37,15 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def _type_name(value: Any) -> str:
-    for name, types in (("null", (type(None),)), ("boolean", (bool,)), ("integer", (int,)),
-                        ("number", (float,)), ("string", (str,)), ("array", (list,)), ("object", (dict,))):
+    for name, types in (
+        ("null", (type(None),)),
+        ("boolean", (bool,)),
+        ("integer", (int,)),
+        ("number", (float,)),
+        ("string", (str,)),
+        ("array", (list,)),
+        ("object", (dict,)),
+    ):
         if isinstance(value, types):
             return name
     return type(value).__name__
@@ -62,7 +69,9 @@ class _Checker:
     def add(self, path: str, reason: str, node: str | None = None, key: str | None = None) -> None:
         self.problems.append(Problem(path, reason, node, key))
 
-    def duration(self, value: Any, path: str, node: str | None = None, key: str | None = None) -> float | None:
+    def duration(
+        self, value: Any, path: str, node: str | None = None, key: str | None = None
+    ) -> float | None:
         from ._durations import parse_duration
 
         try:
@@ -75,18 +84,31 @@ class _Checker:
 def validate_and_build(data: Any, source: str | None) -> Workflow:
     c = _Checker()
     if not isinstance(data, dict):
-        raise WorkflowValidationError([Problem("", f"a workflow must be a JSON object, not {_type_name(data)}")], source)
+        raise WorkflowValidationError(
+            [Problem("", f"a workflow must be a JSON object, not {_type_name(data)}")], source
+        )
 
     extra = {k: v for k, v in data.items() if isinstance(k, str) and k.startswith("x-")}
     for key in data:
         if key not in TOP_KEYS and key not in extra:
-            c.add(key, f"unknown top-level key {key!r}{_suggest(key, TOP_KEYS)}; custom keys must start with 'x-'")
+            c.add(
+                key,
+                f"unknown top-level key {key!r}{_suggest(key, TOP_KEYS)}; custom keys must start with 'x-'",
+            )
     version = data.get("conv3n", FORMAT_VERSION)
     if version != FORMAT_VERSION:
-        c.add("conv3n", f"unknown format version {version!r}; this engine reads version {FORMAT_VERSION!r}")
+        c.add(
+            "conv3n",
+            f"unknown format version {version!r}; this engine reads version {FORMAT_VERSION!r}",
+        )
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
-        c.add("name", "required: a non-empty string" if name is None else f"must be a non-empty string, not {_type_name(name)}")
+        c.add(
+            "name",
+            "required: a non-empty string"
+            if name is None
+            else f"must be a non-empty string, not {_type_name(name)}",
+        )
         name = str(name or "")
     for key in ("id", "description"):
         if key in data and not isinstance(data[key], str):
@@ -128,13 +150,25 @@ def _params(c: _Checker, raw: Any) -> dict[str, dict[str, Any]]:
     for pname, decl in raw.items():
         path = f"params.{pname}"
         if not ID_RE.match(pname):
-            c.add(path, f"bad parameter name {pname!r}: use letters, digits, '_' and '-', not starting with a digit")
+            c.add(
+                path,
+                f"bad parameter name {pname!r}: use letters, digits, '_' and '-', not starting with a digit",
+            )
         if not isinstance(decl, dict):
-            c.add(path, f"must be an object like {{\"type\": \"string\"}}, not {_type_name(decl)}")
+            c.add(path, f'must be an object like {{"type": "string"}}, not {_type_name(decl)}')
             continue
         for key in decl:
-            if key not in ("type", "default", "description", "enum", "title") and not key.startswith("x-"):
-                c.add(f"{path}.{key}", f"unknown key {key!r}; allowed: type, default, description, enum, title")
+            if key not in (
+                "type",
+                "default",
+                "description",
+                "enum",
+                "title",
+            ) and not key.startswith("x-"):
+                c.add(
+                    f"{path}.{key}",
+                    f"unknown key {key!r}; allowed: type, default, description, enum, title",
+                )
         ptype = decl.get("type", "string")
         types = ptype if isinstance(ptype, list) else [ptype]
         bad = [t for t in types if t not in PARAM_TYPES]
@@ -207,22 +241,30 @@ def _node(c: _Checker, nid: str, nd: dict[str, Any], path: str) -> Node | None:
         timeout = c.duration(nd["timeout"], f"{path}.timeout", nid, "timeout")
     on_error = nd.get("on_error", "stop")
     if on_error not in ("stop", "continue"):
-        c.add(f"{path}.on_error", f"must be 'stop' or 'continue', not {on_error!r}", nid, "on_error")
+        c.add(
+            f"{path}.on_error", f"must be 'stop' or 'continue', not {on_error!r}", nid, "on_error"
+        )
     fallback = nd.get("fallback")
     if fallback is not None and not isinstance(fallback, str):
         c.add(f"{path}.fallback", "must be a node id", nid, "fallback")
         fallback = None
     bp = nd.get("breakpoint", False)
     if bp not in (True, False, "before", "after"):
-        c.add(f"{path}.breakpoint", f"must be true, false, 'before' or 'after', not {bp!r}", nid, "breakpoint")
+        c.add(
+            f"{path}.breakpoint",
+            f"must be true, false, 'before' or 'after', not {bp!r}",
+            nid,
+            "breakpoint",
+        )
     disabled = nd.get("disabled", False)
     if not isinstance(disabled, bool):
         c.add(f"{path}.disabled", "must be true or false", nid, "disabled")
     position = nd.get("position")
     if position is not None and not (
-        isinstance(position, dict) and all(isinstance(position.get(k), (int, float)) for k in ("x", "y"))
+        isinstance(position, dict)
+        and all(isinstance(position.get(k), (int, float)) for k in ("x", "y"))
     ):
-        c.add(f"{path}.position", "must be {\"x\": number, \"y\": number}", nid, "position")
+        c.add(f"{path}.position", 'must be {"x": number, "y": number}', nid, "position")
         position = None
     notes = nd.get("notes")
     if notes is not None and not isinstance(notes, str):
@@ -250,20 +292,35 @@ def _retry(c: _Checker, raw: Any, path: str, nid: str) -> RetryPolicy:
     if raw is None:
         return NO_RETRY
     if not isinstance(raw, dict):
-        c.add(path, "must be an object like {\"max_attempts\": 3}", nid, "retry")
+        c.add(path, 'must be an object like {"max_attempts": 3}', nid, "retry")
         return NO_RETRY
     for key in raw:
         if key not in RETRY_KEYS:
-            c.add(f"{path}.{key}", f"unknown retry key {key!r}; allowed: {', '.join(RETRY_KEYS)}", nid, "retry")
+            c.add(
+                f"{path}.{key}",
+                f"unknown retry key {key!r}; allowed: {', '.join(RETRY_KEYS)}",
+                nid,
+                "retry",
+            )
     kw: dict[str, Any] = {"max_attempts": 3}
     attempts = raw.get("max_attempts", 3)
     if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 100:
-        c.add(f"{path}.max_attempts", f"must be an integer from 1 to 100, not {attempts!r}", nid, "retry")
+        c.add(
+            f"{path}.max_attempts",
+            f"must be an integer from 1 to 100, not {attempts!r}",
+            nid,
+            "retry",
+        )
     else:
         kw["max_attempts"] = attempts
     backoff = raw.get("backoff", "exponential")
     if backoff not in ("exponential", "linear", "fixed"):
-        c.add(f"{path}.backoff", f"must be 'exponential', 'linear' or 'fixed', not {backoff!r}", nid, "retry")
+        c.add(
+            f"{path}.backoff",
+            f"must be 'exponential', 'linear' or 'fixed', not {backoff!r}",
+            nid,
+            "retry",
+        )
     else:
         kw["backoff"] = backoff
     for key in ("initial_delay", "max_delay"):
@@ -287,7 +344,7 @@ def _edges(c: _Checker, raw: Any, nodes: dict[str, Node]) -> list[Edge]:
     for i, e in enumerate(raw):
         path = f"edges[{i}]"
         if not isinstance(e, dict):
-            c.add(path, "an edge must be an object like {\"source\": \"a\", \"target\": \"b\"}")
+            c.add(path, 'an edge must be an object like {"source": "a", "target": "b"}')
             continue
         for key in e:
             if key not in EDGE_KEYS and not key.startswith("x-"):
@@ -306,7 +363,15 @@ def _edges(c: _Checker, raw: Any, nodes: dict[str, Node]) -> list[Edge]:
                 c.add(f"{path}.{key}", "must be a string")
                 ok = False
         if ok:
-            edges.append(Edge(e["source"], e["target"], e.get("sourceHandle"), e.get("targetHandle"), e.get("id")))
+            edges.append(
+                Edge(
+                    e["source"],
+                    e["target"],
+                    e.get("sourceHandle"),
+                    e.get("targetHandle"),
+                    e.get("id"),
+                )
+            )
     return edges
 
 
@@ -323,18 +388,29 @@ def _triggers(c: _Checker, raw: Any) -> list[dict[str, Any]]:
         allowed = TRIGGER_TYPES[t["type"]]
         for key in t:
             if key not in (*allowed, "type", "id", "enabled") and not key.startswith("x-"):
-                c.add(f"{path}.{key}", f"unknown key {key!r} for a {t['type']} trigger; allowed: {', '.join(allowed) or 'none'}")
+                c.add(
+                    f"{path}.{key}",
+                    f"unknown key {key!r} for a {t['type']} trigger; allowed: {', '.join(allowed) or 'none'}",
+                )
         if t["type"] == "cron":
             expr = t.get("expression")
             if not isinstance(expr, str) or len(expr.split()) not in (5, 6):
                 c.add(f"{path}.expression", f"a cron expression needs 5 or 6 fields, got {expr!r}")
         if t["type"] in ("webhook", "file") and not isinstance(t.get("path"), str):
             c.add(f"{path}.path", f"required for a {t['type']} trigger: a string")
-        if t["type"] == "webhook" and t.get("method", "POST") not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        if t["type"] == "webhook" and t.get("method", "POST") not in (
+            "GET",
+            "POST",
+            "PUT",
+            "PATCH",
+            "DELETE",
+        ):
             c.add(f"{path}.method", f"unsupported method {t.get('method')!r}")
         if t["type"] == "file":
             events = t.get("events", ["created", "modified", "deleted"])
-            if not isinstance(events, list) or any(ev not in ("created", "modified", "deleted") for ev in events):
+            if not isinstance(events, list) or any(
+                ev not in ("created", "modified", "deleted") for ev in events
+            ):
                 c.add(f"{path}.events", "must be a list of 'created', 'modified', 'deleted'")
     return raw
 
@@ -358,7 +434,11 @@ def _groups(c: _Checker, raw: Any, nodes: dict[str, Node]) -> dict[str, Group]:
             if m not in nodes:
                 c.add(f"{path}.nodes[{i}]", f"{m!r} is not a node{_suggest(str(m), nodes)}")
             elif m in member_of:
-                c.add(f"{path}.nodes[{i}]", f"node {m!r} is already in group {member_of[m]!r}; groups may not overlap", m)
+                c.add(
+                    f"{path}.nodes[{i}]",
+                    f"node {m!r} is already in group {member_of[m]!r}; groups may not overlap",
+                    m,
+                )
             else:
                 member_of[m] = gid
                 members.append(m)
@@ -367,7 +447,9 @@ def _groups(c: _Checker, raw: Any, nodes: dict[str, Node]) -> dict[str, Group]:
             c.add(f"{path}.on_error", f"{handler!r} is not a node{_suggest(str(handler), nodes)}")
             handler = None
         elif handler is not None and handler in members:
-            c.add(f"{path}.on_error", f"the handler {handler!r} cannot be a member of its own group")
+            c.add(
+                f"{path}.on_error", f"the handler {handler!r} cannot be a member of its own group"
+            )
             handler = None
         groups[gid] = Group(gid, members, handler)
     return groups
@@ -387,13 +469,18 @@ def _config(c: _Checker, raw: Any, nodes: dict[str, Node]) -> dict[str, Any]:
         c.duration(raw["timeout"], "config.timeout", key="timeout")
     pins = raw.get("pin", {})
     if not isinstance(pins, dict):
-        c.add("config.pin", "must be an object of node id -> {\"data\": …}")
+        c.add("config.pin", 'must be an object of node id -> {"data": …}')
     else:
         for nid, pin in pins.items():
             if nid not in nodes:
-                c.add(f"config.pin.{nid}", f"pinned node {nid!r} is not a node{_suggest(nid, nodes)}")
+                c.add(
+                    f"config.pin.{nid}", f"pinned node {nid!r} is not a node{_suggest(nid, nodes)}"
+                )
             elif not isinstance(pin, dict) or "data" not in pin:
-                c.add(f"config.pin.{nid}", "a pin must be an object with 'data' (and optionally 'port')")
+                c.add(
+                    f"config.pin.{nid}",
+                    "a pin must be an object with 'data' (and optionally 'port')",
+                )
     return raw
 
 
@@ -408,10 +495,20 @@ def _graph(c: _Checker, wf: Workflow) -> None:
         path = f"nodes.{node.id}"
         for dep in node.depends_on:
             if dep not in nodes:
-                c.add(f"{path}.depends_on", f"{dep!r} is not a node{_suggest(dep, nodes)}", node.id, "depends_on")
+                c.add(
+                    f"{path}.depends_on",
+                    f"{dep!r} is not a node{_suggest(dep, nodes)}",
+                    node.id,
+                    "depends_on",
+                )
         if node.fallback is not None:
             if node.fallback not in nodes:
-                c.add(f"{path}.fallback", f"{node.fallback!r} is not a node{_suggest(node.fallback, nodes)}", node.id, "fallback")
+                c.add(
+                    f"{path}.fallback",
+                    f"{node.fallback!r} is not a node{_suggest(node.fallback, nodes)}",
+                    node.id,
+                    "fallback",
+                )
             elif node.fallback == node.id:
                 c.add(f"{path}.fallback", "a node cannot be its own fallback", node.id, "fallback")
         if not node.type:
@@ -432,18 +529,35 @@ def _graph(c: _Checker, wf: Workflow) -> None:
     # Edges: ports and standby nodes. Explicit edges were already checked for endpoints.
     for i, e in enumerate(wf.edges):
         if e.target in standby:
-            c.add(f"edges[{i}].target", f"{e.target!r} is a fallback/error handler (a standby node); edges into it are not allowed", e.target)
+            c.add(
+                f"edges[{i}].target",
+                f"{e.target!r} is a fallback/error handler (a standby node); edges into it are not allowed",
+                e.target,
+            )
         if e.source_handle is not None and e.source in blocks:
             src = nodes[e.source]
             ports = set(blocks[e.source].output_ports(src.config))
             if src.on_error == "continue":
                 ports.add(ERROR_PORT)
             if e.source_handle not in ports:
-                hint = " (port 'error' is emitted only when the node has on_error: 'continue')" if e.source_handle == ERROR_PORT else ""
-                c.add(f"edges[{i}].sourceHandle", f"node {e.source!r} ({src.type}) has no port {e.source_handle!r}; ports: {', '.join(sorted(ports))}{hint}", e.source)
+                hint = (
+                    " (port 'error' is emitted only when the node has on_error: 'continue')"
+                    if e.source_handle == ERROR_PORT
+                    else ""
+                )
+                c.add(
+                    f"edges[{i}].sourceHandle",
+                    f"node {e.source!r} ({src.type}) has no port {e.source_handle!r}; ports: {', '.join(sorted(ports))}{hint}",
+                    e.source,
+                )
     for node in nodes.values():
         if node.id in standby and node.depends_on:
-            c.add(f"nodes.{node.id}.depends_on", f"{node.id!r} is a fallback/error handler (a standby node) and cannot depend on others", node.id, "depends_on")
+            c.add(
+                f"nodes.{node.id}.depends_on",
+                f"{node.id!r} is a fallback/error handler (a standby node) and cannot depend on others",
+                node.id,
+                "depends_on",
+            )
 
     cycle = _find_cycle(wf)
     if cycle:
@@ -453,7 +567,9 @@ def _graph(c: _Checker, wf: Workflow) -> None:
     _expressions(c, wf, blocks)
 
 
-def _schema_problems(schema: dict[str, Any], config: dict[str, Any], path: str, nid: str) -> list[Problem]:
+def _schema_problems(
+    schema: dict[str, Any], config: dict[str, Any], path: str, nid: str
+) -> list[Problem]:
     from jsonschema import Draft202012Validator
 
     validator = _validators.get(id(schema))
@@ -502,7 +618,7 @@ def _find_cycle(wf: Workflow) -> list[str] | None:
                 stack.append((node, i + 1))
                 kid = kids[i]
                 if color[kid] == grey:
-                    return trail[trail.index(kid):]
+                    return trail[trail.index(kid) :]
                 if color[kid] == white:
                     stack.append((kid, 0))
             else:
@@ -557,7 +673,12 @@ def _expressions(c: _Checker, wf: Workflow, blocks: dict[str, Any]) -> None:
             )
             node.compiled = compiled
             for key, err in compiled.errors:
-                c.add(f"nodes.{node.id}.config.{key}", f"{err.reason} in expression {err.expression!r}", node.id, key.split(".")[0])
+                c.add(
+                    f"nodes.{node.id}.config.{key}",
+                    f"{err.reason} in expression {err.expression!r}",
+                    node.id,
+                    key.split(".")[0],
+                )
             allowed = set(up(node.id))
             for target in served.get(node.id, ()):
                 allowed |= up(target) | {target}
@@ -565,9 +686,15 @@ def _expressions(c: _Checker, wf: Workflow, blocks: dict[str, Any]) -> None:
                 reason = (
                     f"refers to node {ref!r}, which is not upstream of {node.id!r}"
                     if ref in node_ids and ref != node.id
-                    else f"refers to itself ($node.{ref})" if ref == node.id
+                    else f"refers to itself ($node.{ref})"
+                    if ref == node.id
                     else f"refers to unknown node {ref!r}"
                 )
-                c.add(f"nodes.{node.id}.config", reason + "; add an edge or depends_on", node.id, "config")
+                c.add(
+                    f"nodes.{node.id}.config",
+                    reason + "; add an edge or depends_on",
+                    node.id,
+                    "config",
+                )
     finally:
         sys.setrecursionlimit(limit)

@@ -163,5 +163,5 @@ class AlreadyExists(Conv3nError):
     """A thing with that id already exists."""
 
 
-class ExecutionCancelled(BaseException):  # noqa: N818 - a control signal, not an error
+class ExecutionCancelled(BaseException):
     """The execution was cancelled (Ctrl-C, API cancel, timeout of the whole execution)."""

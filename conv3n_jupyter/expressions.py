@@ -338,13 +338,15 @@ class Expression:
             if not prefix:
                 tries[occ.root] = None
                 continue
-            node = tries.setdefault(occ.root, {})
-            assert node is not None
+            trie = tries.setdefault(occ.root, {})
+            assert trie is not None
+            node: _Trie = trie
             for step in prefix[:-1]:
                 sub = node.get(step, {})
-                if sub is None:
+                if sub is None:  # a shorter path already takes the whole value
                     break
-                node = node.setdefault(step, sub)
+                node[step] = sub
+                node = sub
             else:
                 node[prefix[-1]] = None
         return tuple(tries.items())

@@ -26,7 +26,18 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = "1"
 ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-TOP_KEYS = ("conv3n", "id", "name", "description", "params", "nodes", "edges", "triggers", "groups", "config")
+TOP_KEYS = (
+    "conv3n",
+    "id",
+    "name",
+    "description",
+    "params",
+    "nodes",
+    "edges",
+    "triggers",
+    "groups",
+    "config",
+)
 NODE_KEYS = (
     "type",
     "config",
@@ -106,12 +117,21 @@ class Node:
         if self.depends_on or "depends_on" in raw:
             out["depends_on"] = list(self.depends_on)
         if "retry" in raw or self.retry is not NO_RETRY:
-            out["retry"] = raw.get("retry") if self.retry is NO_RETRY else _retry_dict(self.retry, raw.get("retry"))
+            out["retry"] = (
+                raw.get("retry")
+                if self.retry is NO_RETRY
+                else _retry_dict(self.retry, raw.get("retry"))
+            )
         if "timeout" in raw:
             out["timeout"] = raw["timeout"]
         elif self.timeout is not None:
             out["timeout"] = f"{self.timeout:g}s"
-        for key, default in (("on_error", "stop"), ("fallback", None), ("breakpoint", False), ("disabled", False)):
+        for key, default in (
+            ("on_error", "stop"),
+            ("fallback", None),
+            ("breakpoint", False),
+            ("disabled", False),
+        ):
             value = getattr(self, key)
             if value != default or key in raw:
                 out[key] = value
@@ -199,7 +219,9 @@ class Workflow:
     def all_edges(self) -> list[Edge]:
         """Explicit edges plus the ones ``depends_on`` implies."""
         implicit = [
-            Edge(dep, node.id, implicit=True) for node in self.nodes.values() for dep in node.depends_on
+            Edge(dep, node.id, implicit=True)
+            for node in self.nodes.values()
+            for dep in node.depends_on
         ]
         return self.edges + implicit
 
@@ -291,9 +313,13 @@ def read_source(path: str | Path) -> Any:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise WorkflowValidationError([Problem("", f"file not found: {p}")], source=str(p)) from None
+        raise WorkflowValidationError(
+            [Problem("", f"file not found: {p}")], source=str(p)
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise WorkflowValidationError([Problem("", f"cannot read {p}: {exc}")], source=str(p)) from None
+        raise WorkflowValidationError(
+            [Problem("", f"cannot read {p}: {exc}")], source=str(p)
+        ) from None
     return parse_text(text, source=str(p))
 
 
@@ -301,7 +327,7 @@ def parse_text(text: str, source: str | None = None) -> Any:
     """Parse workflow text (JSON; YAML when the source ends in .yaml/.yml and PyYAML is installed)."""
     if source and source.endswith((".yaml", ".yml")):
         try:
-            import yaml  # type: ignore[import-untyped]
+            import yaml
         except ImportError:
             raise WorkflowValidationError(
                 [Problem("", "YAML workflows need PyYAML: pip install pyyaml")], source=source
@@ -309,7 +335,9 @@ def parse_text(text: str, source: str | None = None) -> Any:
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise WorkflowValidationError([Problem("", f"malformed YAML: {exc}")], source=source) from None
+            raise WorkflowValidationError(
+                [Problem("", f"malformed YAML: {exc}")], source=source
+            ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -320,9 +348,9 @@ def parse_text(text: str, source: str | None = None) -> Any:
 def load(source: str | Path | dict[str, Any]) -> Workflow:
     """Load and validate a workflow from a path, a JSON string or a dict.
 
-        >>> wf = load({"name": "w", "nodes": {"a": {"type": "std/noop"}}})
-        >>> list(wf.nodes)
-        ['a']
+    >>> wf = load({"name": "w", "nodes": {"a": {"type": "std/noop"}}})
+    >>> list(wf.nodes)
+    ['a']
     """
     if isinstance(source, dict):
         return parse(source)

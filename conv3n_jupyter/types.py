@@ -30,5 +30,9 @@ class ExecutionStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
-NODE_TERMINAL = frozenset({NodeStatus.SUCCESS, NodeStatus.ERROR, NodeStatus.SKIPPED, NodeStatus.CANCELLED})
-EXECUTION_TERMINAL = frozenset({ExecutionStatus.SUCCESS, ExecutionStatus.ERROR, ExecutionStatus.CANCELLED})
+NODE_TERMINAL = frozenset(
+    {NodeStatus.SUCCESS, NodeStatus.ERROR, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
+)
+EXECUTION_TERMINAL = frozenset(
+    {ExecutionStatus.SUCCESS, ExecutionStatus.ERROR, ExecutionStatus.CANCELLED}
+)

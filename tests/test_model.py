@@ -23,10 +23,25 @@ def one(data: Any) -> str:
 
 
 def test_map_and_list_shapes_build_the_same_graph() -> None:
-    as_map = load({"name": "w", "nodes": {"a": {"type": "std/noop"}, "b": {"type": "std/noop", "depends_on": ["a"]}}})
-    as_list = load({"name": "w", "nodes": [{"id": "a", "type": "std/noop"}, {"id": "b", "type": "std/noop", "depends_on": ["a"]}]})
+    as_map = load(
+        {
+            "name": "w",
+            "nodes": {"a": {"type": "std/noop"}, "b": {"type": "std/noop", "depends_on": ["a"]}},
+        }
+    )
+    as_list = load(
+        {
+            "name": "w",
+            "nodes": [
+                {"id": "a", "type": "std/noop"},
+                {"id": "b", "type": "std/noop", "depends_on": ["a"]},
+            ],
+        }
+    )
     assert list(as_map.nodes) == list(as_list.nodes) == ["a", "b"]
-    assert [(e.source, e.target) for e in as_map.all_edges] == [(e.source, e.target) for e in as_list.all_edges]
+    assert [(e.source, e.target) for e in as_map.all_edges] == [
+        (e.source, e.target) for e in as_list.all_edges
+    ]
     assert as_list.to_dict()["nodes"][0]["id"] == "a"
 
 
@@ -34,7 +49,9 @@ def test_round_trip_keeps_x_keys_and_shape() -> None:
     data = {
         "conv3n": "1",
         "name": "w",
-        "nodes": [{"id": "a", "type": "std/noop", "x-ui": {"color": "red"}, "position": {"x": 1, "y": 2}}],
+        "nodes": [
+            {"id": "a", "type": "std/noop", "x-ui": {"color": "red"}, "position": {"x": 1, "y": 2}}
+        ],
         "edges": [],
         "x-editor": {"zoom": 1.5},
     }
@@ -52,7 +69,12 @@ def test_canonical_file_round_trips_exactly() -> None:
         "description": "d",
         "params": {"city": {"type": "string", "default": "Berlin"}},
         "nodes": {
-            "a": {"type": "std/noop", "config": {"value": "{{ $params.city }}"}, "retry": {"max_attempts": 2}, "timeout": "5s"},
+            "a": {
+                "type": "std/noop",
+                "config": {"value": "{{ $params.city }}"},
+                "retry": {"max_attempts": 2},
+                "timeout": "5s",
+            },
             "b": {"type": "std/noop", "depends_on": ["a"], "on_error": "continue", "notes": "n"},
         },
         "edges": [{"source": "a", "target": "b", "id": "e1"}],
@@ -65,7 +87,11 @@ def test_canonical_file_round_trips_exactly() -> None:
 
 def test_unknown_block_type_lists_known_ones() -> None:
     msg = one({"name": "w", "nodes": {"a": {"type": "std/nope"}}})
-    assert "nodes.a.type" in msg and "unknown block type 'std/nope'" in msg and "std/http_request" in msg
+    assert (
+        "nodes.a.type" in msg
+        and "unknown block type 'std/nope'" in msg
+        and "std/http_request" in msg
+    )
 
 
 def test_config_that_breaks_the_block_schema_names_the_key() -> None:
@@ -75,14 +101,23 @@ def test_config_that_breaks_the_block_schema_names_the_key() -> None:
 
 
 def test_edge_to_missing_node() -> None:
-    msg = one({"name": "w", "nodes": {"a": {"type": "std/noop"}}, "edges": [{"source": "a", "target": "zz"}]})
+    msg = one(
+        {
+            "name": "w",
+            "nodes": {"a": {"type": "std/noop"}},
+            "edges": [{"source": "a", "target": "zz"}],
+        }
+    )
     assert msg.startswith("edges[0].target") and "'zz' is not a node" in msg
 
 
 def test_unknown_port() -> None:
     data = {
         "name": "w",
-        "nodes": {"c": {"type": "std/condition", "config": {"expression": "true"}}, "d": {"type": "std/noop"}},
+        "nodes": {
+            "c": {"type": "std/condition", "config": {"expression": "true"}},
+            "d": {"type": "std/noop"},
+        },
         "edges": [{"source": "c", "target": "d", "sourceHandle": "maybe"}],
     }
     msg = one(data)
@@ -90,13 +125,22 @@ def test_unknown_port() -> None:
 
 
 def test_error_port_needs_on_error_continue() -> None:
-    data = {"name": "w", "nodes": {"a": {"type": "std/noop"}, "b": {"type": "std/noop"}},
-            "edges": [{"source": "a", "target": "b", "sourceHandle": "error"}]}
+    data = {
+        "name": "w",
+        "nodes": {"a": {"type": "std/noop"}, "b": {"type": "std/noop"}},
+        "edges": [{"source": "a", "target": "b", "sourceHandle": "error"}],
+    }
     assert "on_error" in one(data)
 
 
 def test_reference_to_a_node_that_is_not_upstream() -> None:
-    data = {"name": "w", "nodes": {"a": {"type": "std/noop"}, "b": {"type": "std/noop", "config": {"value": "{{ $node.a.data }}"}}}}
+    data = {
+        "name": "w",
+        "nodes": {
+            "a": {"type": "std/noop"},
+            "b": {"type": "std/noop", "config": {"value": "{{ $node.a.data }}"}},
+        },
+    }
     msg = one(data)
     assert msg.startswith("nodes.b.config") and "not upstream" in msg
 
@@ -106,7 +150,11 @@ def test_reference_to_dashed_ids_both_syntaxes() -> None:
         "name": "w",
         "nodes": {
             "my-node": {"type": "std/noop", "config": {"value": 3}},
-            "b": {"type": "std/noop", "depends_on": ["my-node"], "config": {"value": "{{ $node.my-node.data + $node[\"my-node\"].data }}"}},
+            "b": {
+                "type": "std/noop",
+                "depends_on": ["my-node"],
+                "config": {"value": '{{ $node.my-node.data + $node["my-node"].data }}'},
+            },
         },
     }
     assert problems(data) == []
@@ -115,7 +163,11 @@ def test_reference_to_dashed_ids_both_syntaxes() -> None:
 def test_cycle_names_the_nodes_on_it() -> None:
     data = {
         "name": "w",
-        "nodes": {"a": {"type": "std/noop"}, "b": {"type": "std/noop", "depends_on": ["a"]}, "c": {"type": "std/noop", "depends_on": ["b"]}},
+        "nodes": {
+            "a": {"type": "std/noop"},
+            "b": {"type": "std/noop", "depends_on": ["a"]},
+            "c": {"type": "std/noop", "depends_on": ["b"]},
+        },
         "edges": [{"source": "c", "target": "a"}],
     }
     msg = one(data)
@@ -125,12 +177,18 @@ def test_cycle_names_the_nodes_on_it() -> None:
 def test_bad_duration_and_bad_id_and_unknown_keys_all_at_once() -> None:
     data = {
         "name": "w",
-        "nodes": {"1bad": {"type": "std/noop", "timeout": "soon"}, "ok": {"type": "std/noop", "retyr": {}}},
+        "nodes": {
+            "1bad": {"type": "std/noop", "timeout": "soon"},
+            "ok": {"type": "std/noop", "retyr": {}},
+        },
         "extra": 1,
     }
     found = problems(data)
     assert any("bad node id '1bad'" in p for p in found)
-    assert any(p.startswith("nodes.1bad.timeout") and "bad duration: invalid duration 'soon'" in p for p in found)
+    assert any(
+        p.startswith("nodes.1bad.timeout") and "bad duration: invalid duration 'soon'" in p
+        for p in found
+    )
     assert any("retyr" in p and "did you mean 'retry'" in p for p in found)
     assert any(p.startswith("extra") and "x-" in p for p in found)
     assert len(found) == 4
@@ -153,14 +211,25 @@ def test_broken_expression_is_a_validation_problem() -> None:
 def test_standby_nodes_reject_incoming_edges() -> None:
     data = {
         "name": "w",
-        "nodes": {"a": {"type": "std/noop", "fallback": "fb"}, "fb": {"type": "std/noop"}, "b": {"type": "std/noop"}},
+        "nodes": {
+            "a": {"type": "std/noop", "fallback": "fb"},
+            "fb": {"type": "std/noop"},
+            "b": {"type": "std/noop"},
+        },
         "edges": [{"source": "b", "target": "fb"}],
     }
     assert "standby" in one(data)
 
 
 def test_param_default_type_and_unknown_version() -> None:
-    found = problems({"conv3n": "2", "name": "w", "params": {"n": {"type": "integer", "default": "x"}}, "nodes": {"a": {"type": "std/noop"}}})
+    found = problems(
+        {
+            "conv3n": "2",
+            "name": "w",
+            "params": {"n": {"type": "integer", "default": "x"}},
+            "nodes": {"a": {"type": "std/noop"}},
+        }
+    )
     assert any("version" in p for p in found)
     assert any(p.startswith("params.n.default") for p in found)
 
@@ -176,12 +245,14 @@ def test_not_an_object() -> None:
 
 
 def test_groups_and_pins_are_checked() -> None:
-    found = problems({
-        "name": "w",
-        "nodes": {"a": {"type": "std/noop"}},
-        "groups": {"g": {"nodes": ["a", "ghost"], "on_error": "nobody"}},
-        "config": {"pin": {"zz": {"data": 1}}, "max_concurrent_nodes": 0},
-    })
+    found = problems(
+        {
+            "name": "w",
+            "nodes": {"a": {"type": "std/noop"}},
+            "groups": {"g": {"nodes": ["a", "ghost"], "on_error": "nobody"}},
+            "config": {"pin": {"zz": {"data": 1}}, "max_concurrent_nodes": 0},
+        }
+    )
     assert len(found) == 4, found
 
 

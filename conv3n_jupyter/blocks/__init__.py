@@ -5,4 +5,13 @@ from __future__ import annotations
 from .base import Block, NodeContext, Output
 from .registry import UnknownBlockError, get, known_types, register, unregister
 
-__all__ = ["Block", "NodeContext", "Output", "UnknownBlockError", "get", "known_types", "register", "unregister"]
+__all__ = [
+    "Block",
+    "NodeContext",
+    "Output",
+    "UnknownBlockError",
+    "get",
+    "known_types",
+    "register",
+    "unregister",
+]

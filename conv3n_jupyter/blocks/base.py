@@ -51,12 +51,18 @@ class NodeContext(Protocol):
     config: dict[str, Any]
     input: Any
     attempt: int
-    params: Mapping[str, Any]
-    trigger: Mapping[str, Any]
-    vars: dict[str, Any]
-    execution_id: str
-    files_root: Path
-    timeout: float | None  # seconds left for this attempt, None when unlimited
+    timeout: float | None  # the attempt's time limit in seconds, None when unlimited
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+    @property
+    def trigger(self) -> Mapping[str, Any]: ...
+    @property
+    def vars(self) -> dict[str, Any]: ...
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def files_root(self) -> Path: ...
 
     def log(self, *parts: Any, level: str = "info") -> None:
         """Add a line to the node's logs (and to the event stream)."""

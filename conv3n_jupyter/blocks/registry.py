@@ -85,7 +85,7 @@ def _load(spec: str) -> Block:
     obj = importlib.import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
-    return obj() if isinstance(obj, type) else obj  # type: ignore[no-any-return]
+    return obj() if isinstance(obj, type) else obj  # type: ignore[return-value]
 
 
 def get(block_type: str) -> Block:

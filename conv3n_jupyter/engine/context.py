@@ -15,7 +15,18 @@ if TYPE_CHECKING:
 class NodeContext:
     """One node run's view of the execution: resolved config, input, logs, shared resources."""
 
-    __slots__ = ("_scope", "attempt", "block_type", "config", "execution", "input", "logs", "node", "node_id", "timeout")
+    __slots__ = (
+        "_scope",
+        "attempt",
+        "block_type",
+        "config",
+        "execution",
+        "input",
+        "logs",
+        "node",
+        "node_id",
+        "timeout",
+    )
 
     def __init__(self, execution: Execution, node: Node, node_input: Any) -> None:
         self.execution = execution
@@ -77,7 +88,7 @@ class NodeContext:
         if compiled is None:
             return self.node.config
         if compiled.constant:
-            return compiled.resolve(None)  # type: ignore[no-any-return]
+            return compiled.resolve(None)  # type: ignore[arg-type,no-any-return]  # constant: no scope
         try:
             return compiled.resolve(self.scope)  # type: ignore[no-any-return]
         except Exception as exc:
@@ -111,7 +122,9 @@ class NodeContext:
     def resource(self, name: str, factory: Any) -> Any:
         return self.execution.runtime.resource(name, factory)  # type: ignore[union-attr]
 
-    async def run_workflow(self, workflow: Any, params: Any = None, *, key: str = "body") -> dict[str, Any]:
+    async def run_workflow(
+        self, workflow: Any, params: Any = None, *, key: str = "body"
+    ) -> dict[str, Any]:
         return await self.execution.run_subworkflow(workflow, params, f"{self.node_id}.{key}")
 
     def __repr__(self) -> str:

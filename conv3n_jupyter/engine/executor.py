@@ -44,7 +44,17 @@ SUCCESS, ERROR, SKIPPED, CANCELLED = "success", "error", "skipped", "cancelled"
 class _Plan:
     """What the scheduler needs of a workflow's graph, computed once per workflow."""
 
-    __slots__ = ("blocks", "children", "group_of", "in_count", "out_edges", "parents", "sinks", "standby", "starts")
+    __slots__ = (
+        "blocks",
+        "children",
+        "group_of",
+        "in_count",
+        "out_edges",
+        "parents",
+        "sinks",
+        "standby",
+        "starts",
+    )
 
     def __init__(self, wf: Workflow) -> None:
         from ..blocks import registry
@@ -86,26 +96,50 @@ def resolve_params(wf: Workflow, given: Mapping[str, Any] | None) -> dict[str, A
             types = decl.get("type", "string")
             types = types if isinstance(types, list) else [types]
             if not any(_is_type(value, t) for t in types):
-                problems.append(Problem(f"params.{name}", f"parameter {name!r} must be {decl.get('type', 'string')}, got {value!r}"))
+                problems.append(
+                    Problem(
+                        f"params.{name}",
+                        f"parameter {name!r} must be {decl.get('type', 'string')}, got {value!r}",
+                    )
+                )
             elif "enum" in decl and value not in decl["enum"]:
-                problems.append(Problem(f"params.{name}", f"parameter {name!r} must be one of {decl['enum']!r}, got {value!r}"))
+                problems.append(
+                    Problem(
+                        f"params.{name}",
+                        f"parameter {name!r} must be one of {decl['enum']!r}, got {value!r}",
+                    )
+                )
             out[name] = value
         elif "default" in decl:
             out[name] = decl["default"]
         else:
-            problems.append(Problem(f"params.{name}", f"required parameter {name!r} is missing (-p {name}=…)"))
+            problems.append(
+                Problem(f"params.{name}", f"required parameter {name!r} is missing (-p {name}=…)")
+            )
     if given and wf.params:
         for name in given:
-            problems.append(Problem(f"params.{name}", f"unknown parameter {name!r}; declared: {', '.join(wf.params)}"))
+            problems.append(
+                Problem(
+                    f"params.{name}",
+                    f"unknown parameter {name!r}; declared: {', '.join(wf.params)}",
+                )
+            )
     elif given:
-        out.update(given)  # a workflow that declares no params accepts any (sub-workflows, loop bodies)
+        out.update(
+            given
+        )  # a workflow that declares no params accepts any (sub-workflows, loop bodies)
     if problems:
         raise WorkflowValidationError(problems, wf.source)
     return out
 
 
 def _error_dict(exc: BaseException, node_id: str, attempts: int) -> dict[str, Any]:
-    err: dict[str, Any] = {"type": type(exc).__name__, "message": _message(exc), "node": node_id, "attempts": attempts}
+    err: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": _message(exc),
+        "node": node_id,
+        "attempts": attempts,
+    }
     if isinstance(exc, BlockError) and exc.details:
         err["details"] = exc.details
     if isinstance(exc, ExpressionError):
@@ -117,7 +151,11 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, BlockError):
         return exc.message
     if isinstance(exc, ExpressionError):
-        return exc.reason if exc.key is None else f"config key {exc.key!r}: expression {exc.expression!r}: {exc.reason}"
+        return (
+            exc.reason
+            if exc.key is None
+            else f"config key {exc.key!r}: expression {exc.expression!r}: {exc.reason}"
+        )
     return str(exc) or type(exc).__name__
 
 
@@ -267,7 +305,12 @@ class Execution:
             if own_runtime and self.runtime is not None:
                 await self.runtime.aclose()
         self._finish_status()
-        self.emit(ev.EXECUTION_FINISHED, status=self.status, duration_ms=self._duration_ms(), error=self.error)
+        self.emit(
+            ev.EXECUTION_FINISHED,
+            status=self.status,
+            duration_ms=self._duration_ms(),
+            error=self.error,
+        )
         return self.result()
 
     def cancel(self, reason: str = "cancelled") -> None:
@@ -290,27 +333,49 @@ class Execution:
         """Re-run ``start_from`` and its downstream, reusing previous results for the rest."""
         wf, target = self.workflow, self.start_from
         if target not in wf.nodes:
-            raise WorkflowValidationError([Problem("start_from", f"{target!r} is not a node")], wf.source)
+            raise WorkflowValidationError(
+                [Problem("start_from", f"{target!r} is not a node")], wf.source
+            )
         rerun = wf.downstream(target) | {target}
         prev = (self.previous or {}).get("nodes", {})
         missing = sorted(n for n in wf.upstream(target) if n not in prev and n not in self.pins)
         if missing:
             raise WorkflowValidationError(
-                [Problem("start_from", f"no earlier result for upstream node {n!r} to reuse; run it first or pin it") for n in missing],
+                [
+                    Problem(
+                        "start_from",
+                        f"no earlier result for upstream node {n!r} to reuse; run it first or pin it",
+                    )
+                    for n in missing
+                ],
                 wf.source,
             )
-        reused = [nid for nid in wf.nodes if nid not in rerun and nid in prev and nid not in self.plan.standby]
+        reused = [
+            nid
+            for nid in wf.nodes
+            if nid not in rerun and nid in prev and nid not in self.plan.standby
+        ]
         for nid in reused:
             r = dict(prev[nid])
             r["reused"] = True
             self.results[nid] = r
         for nid in reused:
             self._route(nid, self.results[nid])
+        # Branches with no history (and pinned nodes) outside the re-run part start again.
         for nid in wf.nodes:
-            if nid not in rerun and nid not in self.results and nid not in self.plan.standby and self._remaining[nid] == 0:
-                if nid in self.pins or not self.plan.parents[nid]:
-                    self._ready.append(nid)  # an independent start branch without history runs again
-        if self._remaining[target] == 0 and target not in self._ready and target not in self.results:
+            if (
+                nid not in rerun
+                and nid not in self.results
+                and nid not in self.plan.standby
+                and self._remaining[nid] == 0
+                and (nid in self.pins or not self.plan.parents[nid])
+            ):
+                self._ready.append(nid)
+        if (
+            self._remaining[target] == 0
+            and target not in self._ready
+            and target not in self.results
+        ):
             self._ready.append(target)
 
     def _pump(self) -> None:
@@ -357,7 +422,13 @@ class Execution:
                 self._skip(nid, f"group {group.id!r} failed")
                 self._pump()
                 return
-            result = {"status": CANCELLED, "port": None, "data": None, "attempts": 0, "duration_ms": 0.0}
+            result = {
+                "status": CANCELLED,
+                "port": None,
+                "data": None,
+                "attempts": 0,
+                "duration_ms": 0.0,
+            }
         else:
             result = task.result()
         self._complete(nid, result)
@@ -365,7 +436,14 @@ class Execution:
 
     def _complete(self, nid: str, result: dict[str, Any]) -> None:
         self.results[nid] = result
-        self.emit(ev.NODE_FINISHED, nid, status=result["status"], port=result["port"], duration_ms=result.get("duration_ms"), error=result.get("error"))
+        self.emit(
+            ev.NODE_FINISHED,
+            nid,
+            status=result["status"],
+            port=result["port"],
+            duration_ms=result.get("duration_ms"),
+            error=result.get("error"),
+        )
         if result["status"] == ERROR and result["port"] != ERROR_PORT:
             self._on_failure(nid, result)
         self._route(nid, result)
@@ -395,7 +473,14 @@ class Execution:
                         stack.append((child, skipped))
 
     def _skipped(self, nid: str, reason: str) -> dict[str, Any]:
-        result = {"status": SKIPPED, "port": None, "data": None, "attempts": 0, "duration_ms": 0.0, "reason": reason}
+        result = {
+            "status": SKIPPED,
+            "port": None,
+            "data": None,
+            "attempts": 0,
+            "duration_ms": 0.0,
+            "reason": reason,
+        }
         self.results[nid] = result
         self.emit(ev.NODE_SKIPPED, nid, reason=reason)
         return result
@@ -425,11 +510,22 @@ class Execution:
         for nid in self.workflow.nodes:
             if nid not in self.results:
                 reason = "execution stopped" if self._stopping else "not used"
-                self.results[nid] = {"status": SKIPPED, "port": None, "data": None, "attempts": 0, "duration_ms": 0.0, "reason": reason}
+                self.results[nid] = {
+                    "status": SKIPPED,
+                    "port": None,
+                    "data": None,
+                    "attempts": 0,
+                    "duration_ms": 0.0,
+                    "reason": reason,
+                }
         self.finished_at = time.time()
         if self._stopping == "timeout":
             self.status = ERROR
-            self.error = self.error or {"type": "TimeoutError", "message": f"execution timed out after {self.timeout:g}s", "node": None}
+            self.error = self.error or {
+                "type": "TimeoutError",
+                "message": f"execution timed out after {self.timeout:g}s",
+                "node": None,
+            }
         elif self._stopping == "error":
             self.status = ERROR
         elif self._stopping is not None:
@@ -457,10 +553,26 @@ class Execution:
         started = time.time()
         t0 = time.perf_counter()
         if node.disabled:
-            return {"status": SKIPPED, "port": None, "data": None, "attempts": 0, "started_at": _iso(started), "duration_ms": 0.0, "reason": "disabled"}
+            return {
+                "status": SKIPPED,
+                "port": None,
+                "data": None,
+                "attempts": 0,
+                "started_at": _iso(started),
+                "duration_ms": 0.0,
+                "reason": "disabled",
+            }
         pin = self.pins.get(nid)
         if pin is not None:
-            return {"status": SUCCESS, "port": pin.get("port", "default"), "data": pin.get("data"), "attempts": 0, "started_at": _iso(started), "duration_ms": 0.0, "pinned": True}
+            return {
+                "status": SUCCESS,
+                "port": pin.get("port", "default"),
+                "data": pin.get("data"),
+                "attempts": 0,
+                "started_at": _iso(started),
+                "duration_ms": 0.0,
+                "pinned": True,
+            }
         node_input = {"error": error_input} if error_input is not None else self._input_of(nid)
         self.emit(ev.NODE_STARTED, nid, type=node.type)
         ctx = NodeContext(self, node, node_input)
@@ -485,7 +597,13 @@ class Execution:
             if debugger is not None:
                 await debugger.before_node(self, node, ctx)
         except ExpressionError as exc:
-            return {"status": ERROR, "port": None, "data": None, "attempts": 0, "error": _error_dict(exc, node.id, 0)}
+            return {
+                "status": ERROR,
+                "port": None,
+                "data": None,
+                "attempts": 0,
+                "error": _error_dict(exc, node.id, 0),
+            }
         attempt = 0
         while True:
             attempt += 1
@@ -497,26 +615,49 @@ class Execution:
                         async with asyncio.timeout(node.timeout):
                             out = await block.run(ctx)
                     except TimeoutError:
-                        raise NodeTimeout(f"attempt {attempt} timed out after {node.timeout:g}s") from None
+                        raise NodeTimeout(
+                            f"attempt {attempt} timed out after {node.timeout:g}s"
+                        ) from None
                 else:
                     out = await block.run(ctx)
             except (asyncio.CancelledError, ExecutionCancelled):
                 raise
             except Exception as exc:  # any block failure becomes the node's error
-                retryable = exc.retryable if isinstance(exc, BlockError) else not isinstance(exc, (ExpressionError, Conv3nError)) or isinstance(exc, NodeTimeout)
+                retryable = (
+                    exc.retryable
+                    if isinstance(exc, BlockError)
+                    else not isinstance(exc, (ExpressionError, Conv3nError))
+                    or isinstance(exc, NodeTimeout)
+                )
                 if isinstance(exc, ExpressionError):
                     exc = exc.locate(node=node.id)
                 if retryable and attempt < policy.max_attempts:
                     delay = policy.delay(attempt)
                     if policy.jitter:
                         delay *= random.uniform(0.5, 1.0)
-                    self.emit(ev.NODE_RETRYING, node.id, attempt=attempt, delay=delay, error=_message(exc))
-                    ctx.log(f"attempt {attempt} failed: {_message(exc)}; retrying in {delay:.3f}s", level="warning")
+                    self.emit(
+                        ev.NODE_RETRYING, node.id, attempt=attempt, delay=delay, error=_message(exc)
+                    )
+                    ctx.log(
+                        f"attempt {attempt} failed: {_message(exc)}; retrying in {delay:.3f}s",
+                        level="warning",
+                    )
                     await asyncio.sleep(delay)
                     continue
-                return {"status": ERROR, "port": None, "data": None, "attempts": attempt, "error": _error_dict(exc, node.id, attempt)}
+                return {
+                    "status": ERROR,
+                    "port": None,
+                    "data": None,
+                    "attempts": attempt,
+                    "error": _error_dict(exc, node.id, attempt),
+                }
             if type(out) is _Output or isinstance(out, _Output):
-                result = {"status": SUCCESS, "port": out.port, "data": out.data, "attempts": attempt}
+                result = {
+                    "status": SUCCESS,
+                    "port": out.port,
+                    "data": out.data,
+                    "attempts": attempt,
+                }
             else:
                 result = {"status": SUCCESS, "port": "default", "data": out, "attempts": attempt}
             if debugger is not None:
@@ -535,14 +676,30 @@ class Execution:
         if ctx.logs:
             res["logs"] = ctx.logs
         self.results[fb.id] = res
-        self.emit(ev.NODE_FINISHED, fb.id, status=res["status"], port=res["port"], duration_ms=res["duration_ms"], error=res.get("error"))
-        out = {"status": res["status"], "port": res["port"], "data": res["data"], "attempts": failed["attempts"], "fallback": fb.id, "failed_error": failed["error"]}
+        self.emit(
+            ev.NODE_FINISHED,
+            fb.id,
+            status=res["status"],
+            port=res["port"],
+            duration_ms=res["duration_ms"],
+            error=res.get("error"),
+        )
+        out = {
+            "status": res["status"],
+            "port": res["port"],
+            "data": res["data"],
+            "attempts": failed["attempts"],
+            "fallback": fb.id,
+            "failed_error": failed["error"],
+        }
         if res["status"] == ERROR:
             out["error"] = res["error"]
         return out
 
     # -- sub-workflows (loop bodies, std/subworkflow) -----------------------------------
-    async def run_subworkflow(self, workflow: Any, params: Mapping[str, Any] | None, key: str) -> dict[str, Any]:
+    async def run_subworkflow(
+        self, workflow: Any, params: Mapping[str, Any] | None, key: str
+    ) -> dict[str, Any]:
         wf = self._subworkflow(workflow, key)
         child = Execution(
             wf,
@@ -580,7 +737,11 @@ class Execution:
         return round(((self.finished_at or time.time()) - self.started_at) * 1000, 3)
 
     def output(self) -> Any:
-        sinks = [s for s in self.plan.sinks if self.results.get(s, {}).get("status") not in (SKIPPED, CANCELLED, None)]
+        sinks = [
+            s
+            for s in self.plan.sinks
+            if self.results.get(s, {}).get("status") not in (SKIPPED, CANCELLED, None)
+        ]
         if len(self.plan.sinks) == 1:
             return self.results.get(self.plan.sinks[0], {}).get("data")
         return {s: self.results[s]["data"] for s in sinks}

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 
-def allowed_env(environ: Mapping[str, str] | None = None, patterns: str | None = None) -> dict[str, str]:
+def allowed_env(
+    environ: Mapping[str, str] | None = None, patterns: str | None = None
+) -> dict[str, str]:
     """Environment variables visible to ``$env``: only those matching ``CONV3N_ENV_ALLOW``.
 
     ``CONV3N_ENV_ALLOW`` is a comma-separated list of names or globs (``"HOME,MY_APP_*"``);
@@ -37,7 +39,9 @@ class Runtime:
         env: Mapping[str, str] | None = None,
         secrets: Mapping[str, str] | None = None,
     ) -> None:
-        self.files_root = Path(files_root or os.environ.get("CONV3N_FILES_ROOT") or os.getcwd()).resolve()
+        self.files_root = Path(
+            files_root or os.environ.get("CONV3N_FILES_ROOT") or Path.cwd()
+        ).resolve()
         self.env = dict(env) if env is not None else allowed_env()
         self.secrets = dict(secrets or {})
         self._http: Any = None
@@ -54,7 +58,9 @@ class Runtime:
             # workflow's session cookies into another's requests, so cookies are never stored.
             jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
             limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-            self._http = httpx.AsyncClient(limits=limits, timeout=30.0, follow_redirects=False, cookies=jar)
+            self._http = httpx.AsyncClient(
+                limits=limits, timeout=30.0, follow_redirects=False, cookies=jar
+            )
         return self._http
 
     def resource(self, name: str, factory: Callable[[], Any]) -> Any:

@@ -27,7 +27,11 @@ async def test_chain_passes_data_downstream_in_order() -> None:
         {
             "a": probe(value={"n": 1}),
             "b": {"type": "std/noop", "depends_on": ["a"]},
-            "c": {"type": "std/noop", "config": {"value": "{{ $input.n + 1 }}"}, "depends_on": ["b"]},
+            "c": {
+                "type": "std/noop",
+                "config": {"value": "{{ $input.n + 1 }}"},
+                "depends_on": ["b"],
+            },
         }
     )
     r = await run(w)
@@ -48,7 +52,11 @@ async def test_condition_ports_route_and_skips_propagate() -> None:
     w = wf(
         {
             "start": probe(value={"x": 5}),
-            "check": {"type": "std/condition", "config": {"expression": "$input.x > 3"}, "depends_on": ["start"]},
+            "check": {
+                "type": "std/condition",
+                "config": {"expression": "$input.x > 3"},
+                "depends_on": ["start"],
+            },
             "yes": probe(value="big"),
             "no": probe(value="small"),
             "after_no": {"type": "std/noop", "depends_on": ["no"]},
@@ -88,7 +96,14 @@ async def test_join_runs_when_one_branch_fired() -> None:
 
 async def test_retry_with_backoff_then_success_emits_retrying() -> None:
     queue = EventQueue()
-    w = wf({"flaky": {**probe(fail=2, value="ok"), "retry": {"max_attempts": 3, "initial_delay": "10ms", "jitter": False}}})
+    w = wf(
+        {
+            "flaky": {
+                **probe(fail=2, value="ok"),
+                "retry": {"max_attempts": 3, "initial_delay": "10ms", "jitter": False},
+            }
+        }
+    )
     r = await run(w, listeners=[queue])
     assert r["status"] == "success"
     assert r["nodes"]["flaky"]["attempts"] == 3
@@ -107,7 +122,15 @@ async def test_non_retryable_error_is_not_retried() -> None:
 
 
 async def test_per_attempt_timeout_fails_the_attempt_and_retries() -> None:
-    w = wf({"slow": {**probe(sleep=500), "timeout": "50ms", "retry": {"max_attempts": 2, "initial_delay": 1}}})
+    w = wf(
+        {
+            "slow": {
+                **probe(sleep=500),
+                "timeout": "50ms",
+                "retry": {"max_attempts": 2, "initial_delay": 1},
+            }
+        }
+    )
     r = await run(w)
     node = r["nodes"]["slow"]
     assert node["status"] == "error"
@@ -139,7 +162,10 @@ async def test_fallback_result_replaces_the_failed_node() -> None:
     w = wf(
         {
             "main": {**probe(fail=9, fatal=True), "fallback": "backup"},
-            "backup": {"type": "std/noop", "config": {"value": "{{ 'fallback: ' + $input.error.message }}"}},
+            "backup": {
+                "type": "std/noop",
+                "config": {"value": "{{ 'fallback: ' + $input.error.message }}"},
+            },
             "next": {"type": "std/noop", "depends_on": ["main"]},
         }
     )
@@ -169,7 +195,13 @@ async def test_group_failure_skips_the_rest_and_runs_the_handler() -> None:
 
 
 async def test_unhandled_failure_stops_the_execution() -> None:
-    w = wf({"bad": probe(fail=1, fatal=True), "slow": probe(sleep=5000), "after": {"type": "std/noop", "depends_on": ["bad"]}})
+    w = wf(
+        {
+            "bad": probe(fail=1, fatal=True),
+            "slow": probe(sleep=5000),
+            "after": {"type": "std/noop", "depends_on": ["bad"]},
+        }
+    )
     r = await asyncio.wait_for(run(w), 2)
     assert r["status"] == "error"
     assert r["nodes"]["slow"]["status"] == "cancelled"
@@ -184,7 +216,9 @@ async def test_whole_execution_timeout() -> None:
 
 
 async def test_cancel_stops_running_nodes() -> None:
-    ex = Execution(wf({"slow": probe(sleep=5000), "next": {"type": "std/noop", "depends_on": ["slow"]}}))
+    ex = Execution(
+        wf({"slow": probe(sleep=5000), "next": {"type": "std/noop", "depends_on": ["slow"]}})
+    )
     task = asyncio.ensure_future(ex.run())
     await asyncio.sleep(0.05)
     ex.cancel()
@@ -204,13 +238,26 @@ async def test_cancelling_the_run_task_propagates() -> None:
 
 
 async def test_disabled_node_is_skipped_downstream_too() -> None:
-    r = await run(wf({"a": {**probe(), "disabled": True}, "b": {"type": "std/noop", "depends_on": ["a"]}}))
+    r = await run(
+        wf({"a": {**probe(), "disabled": True}, "b": {"type": "std/noop", "depends_on": ["a"]}})
+    )
     assert r["nodes"]["a"]["status"] == "skipped"
     assert r["nodes"]["b"]["status"] == "skipped"
 
 
 async def test_expression_failure_names_node_key_and_expression() -> None:
-    r = await run(wf({"a": probe(value={}), "b": {"type": "std/noop", "config": {"value": "{{ $input.missing }}"}, "depends_on": ["a"]}}))
+    r = await run(
+        wf(
+            {
+                "a": probe(value={}),
+                "b": {
+                    "type": "std/noop",
+                    "config": {"value": "{{ $input.missing }}"},
+                    "depends_on": ["a"],
+                },
+            }
+        )
+    )
     err = r["nodes"]["b"]["error"]
     assert r["status"] == "error"
     assert err["node"] == "b"
@@ -220,8 +267,17 @@ async def test_expression_failure_names_node_key_and_expression() -> None:
 
 async def test_data_is_never_evaluated_as_an_expression() -> None:
     payload = {"text": "{{ 7 * 7 }}", "nested": ["{{ $env.HOME }}"]}
-    w = wf({"a": {"type": "std/noop"}, "b": {"type": "std/noop", "config": {"value": "{{ $input }}"}, "depends_on": ["a"]},
-            "c": {"type": "std/noop", "config": {"value": "got {{ $input.text }}"}, "depends_on": ["b"]}})
+    w = wf(
+        {
+            "a": {"type": "std/noop"},
+            "b": {"type": "std/noop", "config": {"value": "{{ $input }}"}, "depends_on": ["a"]},
+            "c": {
+                "type": "std/noop",
+                "config": {"value": "got {{ $input.text }}"},
+                "depends_on": ["b"],
+            },
+        }
+    )
     r = await run(w, trigger=payload)
     assert r["nodes"]["a"]["data"] == payload
     assert r["nodes"]["b"]["data"] == payload
@@ -229,7 +285,10 @@ async def test_data_is_never_evaluated_as_an_expression() -> None:
 
 
 async def test_pins_replace_the_node_in_debug_runs_only() -> None:
-    w = wf({"a": probe(value="real"), "b": {"type": "std/noop", "depends_on": ["a"]}}, config={"pin": {"a": {"data": "pinned"}}})
+    w = wf(
+        {"a": probe(value="real"), "b": {"type": "std/noop", "depends_on": ["a"]}},
+        config={"pin": {"a": {"data": "pinned"}}},
+    )
     assert (await run(w))["output"] == "real"
     r = await run(w, use_pins=True)
     assert r["output"] == "pinned"
@@ -239,8 +298,14 @@ async def test_pins_replace_the_node_in_debug_runs_only() -> None:
 
 
 async def test_partial_run_reuses_upstream_results() -> None:
-    w = wf({"a": probe(value=1), "b": probe(), "c": {"type": "std/noop", "config": {"value": "{{ $input + 10 }}"}}},
-           [{"source": "a", "target": "b"}, {"source": "b", "target": "c"}])
+    w = wf(
+        {
+            "a": probe(value=1),
+            "b": probe(),
+            "c": {"type": "std/noop", "config": {"value": "{{ $input + 10 }}"}},
+        },
+        [{"source": "a", "target": "b"}, {"source": "b", "target": "c"}],
+    )
     first = await run(w)
     assert first["output"] == 11
     RECORDER.reset()
@@ -253,8 +318,10 @@ async def test_partial_run_reuses_upstream_results() -> None:
 
 
 async def test_params_defaults_and_required() -> None:
-    w = wf({"a": {"type": "std/noop", "config": {"value": "Hi {{ $params.name }} x{{ $params.n }}"}}},
-           params={"name": {"type": "string"}, "n": {"type": "integer", "default": 2}})
+    w = wf(
+        {"a": {"type": "std/noop", "config": {"value": "Hi {{ $params.name }} x{{ $params.n }}"}}},
+        params={"name": {"type": "string"}, "n": {"type": "integer", "default": 2}},
+    )
     assert (await run(w, {"name": "Ada"}))["output"] == "Hi Ada x2"
     with pytest.raises(WorkflowValidationError, match="required parameter 'name'"):
         await run(w)

@@ -22,7 +22,10 @@ def dags(draw: st.DrawFn) -> tuple[dict[str, Any], int]:
     for i in range(n):
         deps = sorted(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else []
         if draw(st.booleans()):
-            node: dict[str, Any] = {"type": "test/probe", "config": {"sleep": draw(st.sampled_from([0, 1, 2]))}}
+            node: dict[str, Any] = {
+                "type": "test/probe",
+                "config": {"sleep": draw(st.sampled_from([0, 1, 2]))},
+            }
         else:
             node = {"type": "std/noop"}
         if deps:
@@ -32,9 +35,13 @@ def dags(draw: st.DrawFn) -> tuple[dict[str, Any], int]:
     return nodes, limit
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(dags())
-def test_random_dags_run_each_node_once_after_its_upstream_within_the_limit(case: tuple[dict[str, Any], int]) -> None:
+def test_random_dags_run_each_node_once_after_its_upstream_within_the_limit(
+    case: tuple[dict[str, Any], int],
+) -> None:
     nodes, limit = case
     RECORDER.reset()
     wf = load({"name": "random", "nodes": nodes, "config": {"max_concurrent_nodes": limit}})
@@ -48,7 +55,9 @@ def test_random_dags_run_each_node_once_after_its_upstream_within_the_limit(case
         if event.type == "node_started":
             node = nodes[event.node_id]
             assert event.node_id not in order, f"{event.node_id} started twice"
-            assert set(node.get("depends_on", [])) <= finished, f"{event.node_id} started before its upstream"
+            assert set(node.get("depends_on", [])) <= finished, (
+                f"{event.node_id} started before its upstream"
+            )
             order.append(event.node_id)
             running += 1
             peak = max(peak, running)

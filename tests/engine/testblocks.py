@@ -53,9 +53,12 @@ class Probe(Block):
             if ctx.config.get("sleep"):
                 await asyncio.sleep(ctx.config["sleep"] / 1000)
             if rec.calls[ctx.node_id] <= ctx.config.get("fail", 0):
-                raise BlockError(f"planned failure {rec.calls[ctx.node_id]}", retryable=not ctx.config.get("fatal", False))
+                raise BlockError(
+                    f"planned failure {rec.calls[ctx.node_id]}",
+                    retryable=not ctx.config.get("fatal", False),
+                )
         finally:
             rec.running -= 1
             rec.events.append(("end", ctx.node_id))
-        value = ctx.config["value"] if "value" in ctx.config else ctx.input
+        value = ctx.config.get("value", ctx.input)
         return Output(value, ctx.config.get("port", "default"))
