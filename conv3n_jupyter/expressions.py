@@ -535,7 +535,8 @@ def _split(text: str) -> list[str | tuple[str, int]]:
                 elif tok == "}" and depth:
                     depth -= 1
             i = m.end()
-        parts.append((text[start + 2 : i], start + 2))
+        inner = text[start + 2 : i]
+        parts.append((inner.strip(), start + 2 + len(inner) - len(inner.lstrip())))
         pos = i + 2
 
 

@@ -616,7 +616,7 @@ def test_expression_deferred_and_opaque_paths(scope: Scope) -> None:
     out = cv.resolve(scope)
     assert isinstance(out["expression"], Expression)
     assert out["expression"].evaluate(scope) is True
-    assert out["wrapped"].source == " $input.count > 1 "
+    assert out["wrapped"].source == "$input.count > 1"
     ops = out["operations"]
     assert isinstance(ops[0]["expression"], Expression) and isinstance(ops[0]["value"], Template)
     assert ops[0]["label"] == 1
@@ -662,6 +662,7 @@ def test_resolve_errors_name_the_path(scope: Scope) -> None:
         cv.resolve(scope)
     assert info.value.key == "x.0.y"
     assert "no field 'missing'" in info.value.reason
+    assert info.value.expression == "$input.missing"
     assert "key 'x.0.y'" in str(info.value)
 
 

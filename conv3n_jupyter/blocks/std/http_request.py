@@ -119,6 +119,19 @@ class HttpRequest(Block):
                     },
                 ],
             },
+            "fail_on_status": {
+                "type": "array",
+                "items": {
+                    "anyOf": [
+                        {"type": "integer", "minimum": 100, "maximum": 599},
+                        {"type": "string", "enum": ["4xx", "5xx"]},
+                    ]
+                },
+                "default": [],
+                "description": "statuses that fail the node instead of leaving on a port, e.g. "
+                "[429, \"5xx\"]; 429 and 5xx failures are retryable, so the node's retry "
+                "policy applies to them",
+            },
             "allow_private": {
                 "type": ["boolean", "string"],
                 "description": "allow hosts on loopback/private/link-local addresses; default from "
@@ -195,8 +208,23 @@ class HttpRequest(Block):
             "body": _decode(raw, headers.get("content-type", ""), mode, method, request.url),
             "elapsed_ms": elapsed_ms,
         }
+        if _fails(status, cfg.get("fail_on_status") or ()):
+            raise HTTPBlockError(
+                f"{method} {_redact(request.url)} answered {status}",
+                block_type=self.type,
+                retryable=status >= 500 or status == 429,
+                details={"reason": "status", "status": status, "body": data["body"]},
+            )
         port = "success" if status < 400 else "client_error" if status < 500 else "server_error"
         return Output(data, port)
+
+
+def _fails(status: int, rules: Any) -> bool:
+    """Whether ``status`` matches one of ``fail_on_status``'s codes or classes (``"5xx"``)."""
+    for rule in rules:
+        if rule == status or (isinstance(rule, str) and rule[0] == str(status)[0]):
+            return True
+    return False
 
 
 async def _exchange(
