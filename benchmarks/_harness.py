@@ -120,8 +120,13 @@ def _cells(row: Row) -> tuple[str, ...]:
     return (row.benchmark, row.measured, row.limit, row.ratio, row.status)
 
 
-def print_table(rows: Sequence[Row], title: str = "", file: Any = None) -> None:
-    """The rows as a table: rich when it is installed, plain text otherwise."""
+def print_table(
+    rows: Sequence[Row], title: str = "", file: Any = None, sections: Sequence[int] = ()
+) -> None:
+    """The rows as a table: rich when it is installed, plain text otherwise.
+
+    ``sections`` are the indices of the rows that start a new group (a rule is drawn above).
+    """
     file = file or sys.stdout
     try:
         from rich.console import Console
@@ -133,7 +138,9 @@ def print_table(rows: Sequence[Row], title: str = "", file: Any = None) -> None:
     for i, name in enumerate(COLUMNS):
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i > 0)
     styles = {PASS: "green", FAIL: "bold red", REF: "dim", INFO: ""}
-    for row in rows:
+    for i, row in enumerate(rows):
+        if i and i in sections:
+            table.add_section()
         cells = list(_cells(row))
         style = styles.get(row.status, "")
         cells[-1] = f"[{style}]{cells[-1]}[/]" if style else cells[-1]

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ExpressionError
 
@@ -105,8 +105,7 @@ _INTERNAL = re.compile(re.escape(PREFIX) + r"([A-Za-z0-9_]+)")
 _SKIP = ("ws", "comment")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str
     text: str
     start: int
@@ -117,8 +116,9 @@ def tokenize(src: str) -> list[Token]:
     """Split ``src`` into tokens; string literals and comments stay whole."""
     tokens = []
     pos = 0
+    end = len(src)
     match = _TOKEN.match
-    while pos < len(src):
+    while pos < end:
         m = match(src, pos)
         assert m is not None and m.lastgroup is not None
         kind, text = m.lastgroup, m.group()

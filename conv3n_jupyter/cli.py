@@ -67,10 +67,6 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _problem_line(problem: Problem) -> tuple[str, str]:
-    return problem.path, problem.reason
-
-
 def _print_problems(source: str, problems: list[Problem], stream: IO[str]) -> None:
     """``FILE: N problems`` then one indented ``path: reason`` line each (coloured on a TTY)."""
     head = f"{source}: {_plural(len(problems), 'problem')}"
@@ -78,19 +74,14 @@ def _print_problems(source: str, problems: list[Problem], stream: IO[str]) -> No
         from rich.console import Console
         from rich.text import Text
 
-        console = Console(file=stream, highlight=False)
+        console = Console(file=stream, highlight=False, soft_wrap=True)
         console.print(Text.assemble((source, "bold"), ": ", (head[len(source) + 2 :], "bold red")))
         for p in problems:
-            path, reason = _problem_line(p)
-            if path:
-                console.print(Text.assemble("  ", (path, "cyan"), ": ", reason))
-            else:
-                console.print(Text.assemble("  ", reason))
+            where = Text.assemble((p.path, "cyan"), ": ") if p.path else Text()
+            console.print(Text.assemble("  ", where, p.reason))
         return
     lines = [head]
-    for p in problems:
-        path, reason = _problem_line(p)
-        lines.append(f"  {path}: {reason}" if path else f"  {reason}")
+    lines.extend(f"  {p.path}: {p.reason}" if p.path else f"  {p.reason}" for p in problems)
     stream.write("\n".join(lines) + "\n")
     stream.flush()
 
@@ -334,6 +325,25 @@ def run(
 
     Progress is drawn on stderr while the nodes run (only on a terminal, and not with -q).
     """
+    try:
+        code = _run(file, param_pairs, params_file, output, quiet, timeout, use_pins, trigger_file)
+    except KeyboardInterrupt:
+        # Ctrl-C while loading, before the execution (and its own handler) started.
+        sys.stderr.write("cancelled before the run started\n")
+        code = EXIT_CANCELLED
+    ctx.exit(code)
+
+
+def _run(
+    file: str,
+    param_pairs: list[tuple[str, str]],
+    params_file: str | None,
+    output: str,
+    quiet: bool,
+    timeout: float | None,
+    use_pins: bool,
+    trigger_file: str | None,
+) -> int:
     from .errors import WorkflowValidationError
     from .model import load
 
@@ -387,9 +397,9 @@ def run(
     else:
         _write_stdout(_dumps(result) + "\n")
     _print_summary(result, wf, fancy=show_progress)
-    ctx.exit(
-        EXIT_OK if status == "success" else EXIT_CANCELLED if status == "cancelled" else EXIT_FAILED
-    )
+    if status == "success":
+        return EXIT_OK
+    return EXIT_CANCELLED if status == "cancelled" else EXIT_FAILED
 
 
 async def _run_with_signals(execution: Execution, progress: Any) -> dict[str, Any]:

@@ -164,9 +164,11 @@ class _Worker:
         return reply, timed_out
 
     def signal(self, signum: int) -> None:
+        # Not Process.send_signal: Popen polls (waitpid) first, which can reap a child that just
+        # exited before asyncio's child watcher does, and the exit status is then lost (255).
         if self.proc.returncode is None:
             try:
-                self.proc.send_signal(signum)
+                os.kill(self.proc.pid, signum)
             except ProcessLookupError:
                 pass
 
