@@ -63,38 +63,66 @@ def fmt_ratio(x: float) -> str:
     return f"{x:.2f}x"
 
 
-def measure(fn: Callable[[], Any], *, runs: int, warmup: int = 2) -> list[float]:
-    """Wall times (``perf_counter``) of ``runs`` calls of ``fn`` after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
+class Timings:
+    """The wall and CPU times (seconds) of a series of runs of one thing.
+
+    ``cpu`` is this process's CPU time (``time.process_time``): on a shared machine other
+    processes preempt ours, which inflates wall times at random, while the CPU time of work
+    done wholly in this process does not move. It is meaningless for work done elsewhere
+    (a server, a worker process).
+    """
+
+    __slots__ = ("cpu", "wall")
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def add(self, wall: float, cpu: float) -> None:
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+    @property
+    def wall_median(self) -> float:
+        return median(self.wall)
+
+    @property
+    def cpu_median(self) -> float:
+        return median(self.cpu)
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {"wall_s": spread(self.wall), "cpu_s": spread(self.cpu)}
 
 
 async def ameasure(
     *fns: Callable[[], Awaitable[Any]], runs: int, warmup: int = 2
-) -> list[list[float]]:
-    """Wall times of each coroutine function, interleaved: f1, f2, f1, f2, ...
+) -> list[Timings]:
+    """Time each coroutine function ``runs`` times after ``warmup`` runs, interleaved.
 
-    Returns one list of ``runs`` times per function. A garbage collection runs before each
-    timed call so that one run does not pay for the previous one's garbage.
+    The order is f1, f2, f1, f2, ...; a garbage collection runs before each timed call so that
+    one run does not pay for the previous one's garbage.
     """
     for _ in range(warmup):
         for fn in fns:
             await fn()
-    out: list[list[float]] = [[] for _ in fns]
+    out = [Timings() for _ in fns]
     for _ in range(runs):
-        for times, fn in zip(out, fns, strict=True):
+        for timings, fn in zip(out, fns, strict=True):
             gc.collect()
+            c0 = time.process_time()
             t0 = time.perf_counter()
             await fn()
-            times.append(time.perf_counter() - t0)
+            wall = time.perf_counter() - t0
+            timings.add(wall, time.process_time() - c0)
     return out
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """The median of the run-by-run ratios a[i] / b[i] of two interleaved series.
+
+    Neighbouring runs share the machine's state, so this is steadier than a ratio of medians.
+    """
+    return median([x / y for x, y in zip(a, b, strict=True)])
 
 
 def median(values: Sequence[float]) -> float:

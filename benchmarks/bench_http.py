@@ -27,7 +27,7 @@ from conv3n_jupyter.model import Workflow, load
 
 REQUESTS = 50
 CONCURRENCY = 8
-RUNS = 15
+RUNS = 21
 WARMUP = 3
 LIMIT_RATIO = 0.8
 SERVER = Path(__file__).with_name("_http_server.py")
@@ -58,7 +58,9 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
 
 
 def workflow(url: str) -> Workflow:
-    nodes = {f"get{i}": {"type": "std/http_request", "config": {"url": url}} for i in range(REQUESTS)}
+    nodes = {
+        f"get{i}": {"type": "std/http_request", "config": {"url": url}} for i in range(REQUESTS)
+    }
     return load({"name": "http", "nodes": nodes, "config": {"max_concurrent_nodes": CONCURRENCY}})
 
 

@@ -3,8 +3,9 @@
 The items come in as a run parameter; the transform sets a computed field per item
 (``{{ $item.qty * 2 }}``) and a constant one, then converts ``price`` (text) to a number and
 ``id`` to text; the condition checks the list is not empty (``size($input) > 0``). The figure
-is the in-process ``run()`` wall time, median of the runs after warm-up, with one
-:class:`Runtime`. Each node's own median ``duration_ms`` is printed too, to show where the
+is the in-process ``run()`` time, median of the runs after warm-up, with one :class:`Runtime`:
+CPU time, judged against the target because other processes cannot inflate it, with the wall
+time beside. Each node's own median ``duration_ms`` (wall) is printed too, to show where the
 time goes.
 """
 
@@ -18,7 +19,7 @@ from conv3n_jupyter.engine import Runtime, run
 from conv3n_jupyter.model import Workflow, load
 
 ITEMS = 10_000
-RUNS = 9
+RUNS = 11
 WARMUP = 2
 LIMIT_S = 0.1
 # Published n8n figure: per item through a similar set + IF workflow.
@@ -28,8 +29,7 @@ CONDITION = "size($input) > 0"
 
 def items(n: int) -> list[dict[str, Any]]:
     return [
-        {"id": i, "name": f"item {i}", "price": f"{i % 97}.50", "qty": i % 5 + 1}
-        for i in range(n)
+        {"id": i, "name": f"item {i}", "price": f"{i % 97}.50", "qty": i % 5 + 1} for i in range(n)
     ]
 
 
@@ -76,23 +76,23 @@ async def _bench() -> list[Row]:
                 times.append(result["nodes"][nid]["duration_ms"] / 1e3)
 
         (times,) = await ameasure(once, runs=RUNS, warmup=WARMUP)
-    wall = median(times)
-    per_item = wall / ITEMS
+    cpu, wall = times.cpu_median, times.wall_median
+    per_item = cpu / ITEMS
     shape, cond = median(durations["shape"]), median(durations["check"])
     return [
         Row(
             f"items: {ITEMS:,} through transform (set+convert) → condition",
-            fmt_seconds(wall),
+            f"{fmt_seconds(cpu)} (wall {fmt_seconds(wall)})",
             f"< {fmt_seconds(LIMIT_S)}",
-            fmt_ratio(wall / LIMIT_S),
-            check(wall < LIMIT_S),
-            wall,
+            fmt_ratio(cpu / LIMIT_S),
+            check(cpu < LIMIT_S),
+            cpu,
             "s",
-            {"per_item_us": per_item * 1e6, "transform_s": shape, "condition_s": cond},
+            {**times.as_dict(), "transform_wall_s": shape, "condition_wall_s": cond},
         ),
         Row(
-            "  per item | transform node | condition node",
-            f"{per_item * 1e6:.1f} µs | {fmt_seconds(shape)} | {fmt_seconds(cond)}",
+            "  per item | wall of: transform node, condition node",
+            f"{per_item * 1e6:.1f} µs | {fmt_seconds(shape)}, {fmt_seconds(cond)}",
             value=per_item * 1e6,
             unit="µs/item",
         ),

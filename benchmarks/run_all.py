@@ -101,8 +101,10 @@ def main(argv: list[str]) -> int:
         print(f"{len(missed)} target(s) missed: " + "; ".join(m.strip() for m in missed))
     else:
         print("every target met")
-    print(f"suite took {info['suite_s']} s; load average {info['load_average_start']} → "
-          f"{info['load_average_end']}")
+    print(
+        f"suite took {info['suite_s']} s; load average {info['load_average_start']} → "
+        f"{info['load_average_end']}"
+    )
     RESULTS.write_text(
         json.dumps(
             {"date": stamp, "machine": info, "rows": [r.__dict__ for r in rows]},

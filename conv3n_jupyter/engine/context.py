@@ -58,6 +58,13 @@ class NodeContext:
         return self.execution.id
 
     @property
+    def nodes(self) -> dict[str, dict[str, Any]]:
+        """Results of the nodes upstream of this one (what ``$node`` may read), by id."""
+        ex = self.execution
+        results = ex.results
+        return {i: results[i] for i in ex.plan.ancestors(ex.workflow, self.node_id) if i in results}
+
+    @property
     def files_root(self) -> Path:
         return self.execution.runtime.files_root  # type: ignore[union-attr]
 

@@ -45,6 +45,7 @@ class _Plan:
     """What the scheduler needs of a workflow's graph, computed once per workflow."""
 
     __slots__ = (
+        "_ancestors",
         "blocks",
         "children",
         "group_of",
@@ -74,6 +75,14 @@ class _Plan:
         self.starts = [nid for nid in wf.nodes if not self.parents[nid] and nid not in self.standby]
         self.sinks = [nid for nid in wf.nodes if not self.children[nid] and nid not in self.standby]
         self.group_of = {m: g for g in wf.groups.values() for m in g.nodes}
+        self._ancestors: dict[str, frozenset[str]] = {}
+
+    def ancestors(self, wf: Workflow, nid: str) -> frozenset[str]:
+        """Every node ``nid`` transitively depends on (what its expressions and code may read)."""
+        found = self._ancestors.get(nid)
+        if found is None:
+            found = self._ancestors[nid] = frozenset(wf.upstream(nid))
+        return found
 
 
 def plan_of(wf: Workflow) -> _Plan:

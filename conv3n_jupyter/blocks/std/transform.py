@@ -485,10 +485,16 @@ def _rename(op: _Op, value: Any) -> Any:
 
 def _set(op: _Op, value: Any) -> Any:
     values = op.setting("values", dict, "an object of field → value")
-    # Each entry: (path, value, mode) with mode 0 = constant, 1 = copy per element, 2 = render.
+    # Each entry: (path, field, value, mode); mode 0 = constant, 1 = copy per element,
+    # 2 = a compiled template, 3 = a container with templates inside.
     entries: list[tuple[tuple[str, ...], str, Any, int]] = []
     for field, val in values.items():
-        mode = 0 if isinstance(val, _SCALARS) else 1 if _is_plain(val) else 2
+        if isinstance(val, _SCALARS):
+            mode = 0
+        elif isinstance(val, (dict, list)):
+            mode = 1 if _is_plain(val) else 3
+        else:
+            mode = 2
         entries.append((_parts(field), field, val, mode))
     nested = any(len(parts) > 1 for parts, _f, _v, _m in entries)
 
@@ -506,9 +512,11 @@ def _set(op: _Op, value: Any) -> Any:
         out = dict(source)
         owned = {id(out): out} if nested else {}
         for parts, field, val, mode in entries:
-            if mode == 1:
+            if mode == 2:
+                val = op.evaluate(val, f"values.{field}", source, index)
+            elif mode == 1:
                 val = _copy_json(val)
-            elif mode == 2:
+            elif mode == 3:
                 val = render(val, field, source, index)
             if len(parts) == 1:
                 out[parts[0]] = val
@@ -603,14 +611,15 @@ def _convert(op: _Op, value: Any) -> Any:
             raise op.fail(
                 f"fields[{field!r}]: unknown type {target!r}; known: {', '.join(CONVERSIONS)}"
             )
-        targets.append((_parts(field), field, target, converter))
+        parts = _parts(field)
+        targets.append((parts, parts[0] if len(parts) == 1 else None, field, target, converter))
 
     def convert(elem: Any, index: int | None) -> Any:
         elem = _need_object(op, elem, index)
         out = None
         owned: dict[int, Any] = {}
-        for parts, field, target, converter in targets:
-            old = _get(elem, parts)
+        for parts, key, field, target, converter in targets:
+            old = elem.get(key) if key is not None else _get(elem, parts)
             if old is _MISSING or old is None:
                 continue
             try:
@@ -625,7 +634,10 @@ def _convert(op: _Op, value: Any) -> Any:
             if out is None:
                 out = dict(elem)
                 owned[id(out)] = out
-            _put(out, parts, new, owned)
+            if key is not None:
+                out[key] = new
+            else:
+                _put(out, parts, new, owned)
         return elem if out is None else out
 
     return _each(op, value, convert)
@@ -644,7 +656,7 @@ def _to_number(value: Any) -> int | float:
         return value
     if isinstance(value, str):
         text = value.strip()
-        if _INT_TEXT.match(text):
+        if (text.isascii() and text.isdigit()) or _INT_TEXT.match(text):
             return int(text)
         # float() also takes "1_000", "nan" and "inf", which are not numbers in JSON.
         if _FLOAT_TEXT.match(text):
