@@ -1,8 +1,9 @@
 """Timing helpers and the result table shared by the benchmark scripts.
 
-Every figure is the median of N timed runs after warm-up runs. When a figure is compared with
-a baseline, the two are measured in the same process and interleaved run by run, so that a
-noisy neighbour slows both alike.
+Every figure is the median of N timed runs after warm-up runs; each run records its wall time
+and this process's CPU time (see :class:`Timings`). When a figure is compared with a baseline,
+the two are measured in the same process and interleaved run by run, so that a noisy
+neighbour slows both alike.
 
 Each ``bench_*.py`` defines ``main() -> list[Row]``; run alone it prints its own table, with
 ``--json`` it prints its rows as JSON (which is how ``run_all.py`` collects them).
@@ -94,9 +95,7 @@ class Timings:
         return {"wall_s": spread(self.wall), "cpu_s": spread(self.cpu)}
 
 
-async def ameasure(
-    *fns: Callable[[], Awaitable[Any]], runs: int, warmup: int = 2
-) -> list[Timings]:
+async def ameasure(*fns: Callable[[], Awaitable[Any]], runs: int, warmup: int = 2) -> list[Timings]:
     """Time each coroutine function ``runs`` times after ``warmup`` runs, interleaved.
 
     The order is f1, f2, f1, f2, ...; a garbage collection runs before each timed call so that

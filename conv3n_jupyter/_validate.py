@@ -562,9 +562,8 @@ def _graph(c: _Checker, wf: Workflow) -> None:
     cycle = _find_cycle(wf)
     if cycle:
         c.add("edges", f"the graph has a cycle: {' -> '.join([*cycle, cycle[0]])}")
-        return  # upstream sets are meaningless on a cyclic graph
-
-    _expressions(c, wf, blocks)
+    # On a cyclic graph "upstream" means nothing: expressions are still compiled and checked.
+    _expressions(c, wf, blocks, check_refs=not cycle)
 
 
 def _schema_problems(
@@ -593,6 +592,13 @@ def _schema_message(err: Any) -> str:
         return f"{err.message}; allowed keys: {', '.join(allowed)}"
     if err.validator == "enum":
         return f"{err.instance!r} is not one of {', '.join(map(repr, err.validator_value))}"
+    if err.validator == "pattern" and err.validator_value == r"\{\{":
+        return f"{err.instance!r} is not an expression ({{{{ … }}}})"
+    if err.validator in ("anyOf", "oneOf") and err.context:
+        # Say what each alternative wanted instead of "not valid under any of the given schemas".
+        here = [e for e in err.context if not e.relative_path]
+        reasons = list(dict.fromkeys(_schema_message(e) for e in (here or err.context)))
+        return " or ".join(reasons)
     return str(err.message)
 
 
@@ -627,7 +633,9 @@ def _find_cycle(wf: Workflow) -> list[str] | None:
     return None
 
 
-def _expressions(c: _Checker, wf: Workflow, blocks: dict[str, Any]) -> None:
+def _expressions(
+    c: _Checker, wf: Workflow, blocks: dict[str, Any], check_refs: bool = True
+) -> None:
     from .expressions import compile_value
 
     node_ids = frozenset(wf.nodes)
@@ -679,6 +687,8 @@ def _expressions(c: _Checker, wf: Workflow, blocks: dict[str, Any]) -> None:
                     node.id,
                     key.split(".")[0],
                 )
+            if not check_refs:
+                continue
             allowed = set(up(node.id))
             for target in served.get(node.id, ()):
                 allowed |= up(target) | {target}

@@ -262,3 +262,30 @@ def test_load_from_json_string_and_file(tmp_path: Path) -> None:
     f = tmp_path / "w.conv3n.json"
     f.write_text(json.dumps(data))
     assert load(f).source == str(f)
+
+
+def test_a_cycle_does_not_hide_expression_errors() -> None:
+    data = {
+        "name": "w",
+        "nodes": {
+            "a": {"type": "std/noop", "config": {"value": "{{ 1 + }}"}, "depends_on": ["b"]},
+            "b": {"type": "std/noop", "depends_on": ["a"]},
+        },
+    }
+    found = problems(data)
+    assert any("cycle" in p for p in found)
+    assert any(p.startswith("nodes.a.config.value") for p in found)
+
+
+def test_alternatives_are_explained_and_typos_suggested() -> None:
+    found = problems(
+        {
+            "name": "w",
+            "nodes": {
+                "a": {"type": "std/http_request", "config": {"url": "http://x", "method": "FETCH"}},
+                "b": {"type": "std/transfrom"},
+            },
+        }
+    )
+    assert any("'FETCH' is not one of 'GET'" in p for p in found)
+    assert any("did you mean 'std/transform'" in p for p in found)

@@ -40,9 +40,15 @@ class UnknownBlockError(Conv3nError, KeyError):
     """No block is registered under that type."""
 
     def __init__(self, block_type: str, known: list[str]) -> None:
+        import difflib
+
         self.block_type = block_type
         self.known = known
-        super().__init__(f"unknown block type {block_type!r}; known types: {', '.join(known)}")
+        close = difflib.get_close_matches(block_type, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        super().__init__(
+            f"unknown block type {block_type!r}{hint}; known types: {', '.join(known)}"
+        )
 
     def __str__(self) -> str:
         return str(self.args[0])

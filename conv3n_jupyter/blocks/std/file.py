@@ -71,7 +71,7 @@ class File(Block):
     config_schema = {
         "type": "object",
         "properties": {
-            "operation": {"enum": list(OPERATIONS), "default": "read", "description": "what to do"},
+            "operation": {"enum": list(OPERATIONS), "description": "what to do"},
             "path": {
                 "type": "string",
                 "description": "path relative to the files root; for `list`, a folder or a glob "
@@ -341,7 +341,9 @@ def _parse_csv(text: str, delimiter: str, rel: str) -> list[dict[str, Any]]:
     try:
         return list(reader)
     except csv.Error as exc:
-        raise _error(f"{rel!r}: invalid CSV at line {reader.line_num}: {exc}", path=rel) from None
+        # DictReader.line_num lags behind on errors; the inner reader's count is the failing line.
+        line = reader.reader.line_num
+        raise _error(f"{rel!r}: invalid CSV at line {line}: {exc}", path=rel) from None
 
 
 def _split_lines(text: str) -> list[str]:
@@ -563,7 +565,7 @@ def _list(call: _Call) -> dict[str, Any]:
     if not base.is_dir():
         what = "is not a folder" if base.exists() else "does not exist"
         raise _error(f"cannot list {base_rel!r}: the folder {what}", path=base_rel)
-    files = []
+    files: list[dict[str, Any]] = []
     try:
         for found in base.glob(pattern):
             real = _real(found)

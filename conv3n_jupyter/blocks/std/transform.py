@@ -209,50 +209,40 @@ class Transform(Block):
 
     @classmethod
     def check(cls, config: Mapping[str, Any], path: str) -> list[Problem]:
-        """Report unknown operation types and JSONPath queries that do not parse."""
+        """Report JSONPath queries that do not parse (the schema covers unknown types)."""
         problems: list[Problem] = []
         operations = config.get("operations")
         if not isinstance(operations, list):
             return problems
         for i, op in enumerate(operations):
-            if not isinstance(op, dict):
+            if not isinstance(op, dict) or op.get("type") != "jsonpath":
                 continue
-            key = f"operations.{i}"
-            kind = op.get("type")
-            if kind not in _OPERATION_SCHEMAS:
-                problems.append(
-                    Problem(
-                        _join(path, f"{key}.type"),
-                        f"unknown operation {kind!r}; known: {', '.join(OPERATIONS)}",
-                        key=f"{key}.type",
-                    )
-                )
-            elif kind == "jsonpath":
-                query = op.get("query")
-                if isinstance(query, str) and "{{" not in query:
-                    try:
-                        _jsonpath(query)
-                    except Exception as exc:  # jsonpath-ng raises several unrelated classes
-                        problems.append(
-                            Problem(
-                                _join(path, f"{key}.query"),
-                                f"invalid JSONPath query {query!r}: {exc}",
-                                key=f"{key}.query",
-                            )
+            query = op.get("query")
+            if isinstance(query, str) and "{{" not in query:
+                try:
+                    _jsonpath(query)
+                except Exception as exc:  # jsonpath-ng raises several unrelated classes
+                    problems.append(
+                        Problem(
+                            f"{path}.operations[{i}].query",
+                            f"invalid JSONPath query {query!r}: {exc}",
+                            key="operations",
                         )
+                    )
         return problems
 
     async def run(self, ctx: NodeContext) -> Output:
         config = ctx.config
         value = config.get("input", ctx.input)
         for i, op in enumerate(config.get("operations") or ()):
+            if not isinstance(op, dict):
+                raise _fail(i, "?", f"an operation must be an object, not {_type_name(op)}")
             kind = op.get("type")
-            apply = _APPLY.get(kind)
-            if apply is None:
+            if not isinstance(kind, str) or kind not in _APPLY:
                 raise _fail(
                     i, str(kind), f"unknown operation {kind!r}; known: {', '.join(OPERATIONS)}"
                 )
-            value = apply(_Op(i, kind, op, ctx), value)
+            value = _APPLY[kind](_Op(i, kind, op, ctx), value)
         return Output(value)
 
 
@@ -310,10 +300,6 @@ def _fail(index: int, kind: str, message: str) -> BlockError:
     )
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
@@ -342,7 +328,7 @@ def _parts(field: str) -> tuple[str, ...]:
 @lru_cache(maxsize=256)
 def _jsonpath(query: str) -> JSONPath:
     # Imported here: jsonpath-ng's parser costs ~0.1 s to import and most transforms never use it.
-    from jsonpath_ng.ext import parse
+    from jsonpath_ng.ext.parser import parse
 
     return parse(query)
 

@@ -183,8 +183,8 @@ def test_jsonpath_queries_are_parsed_once() -> None:
     assert _jsonpath("$.a.b") is _jsonpath("$.a.b")
 
 
-def test_check_reports_bad_jsonpath_and_unknown_operation_with_paths() -> None:
-    """check() names the JSON path of a bad query and of an unknown operation type."""
+def test_check_reports_bad_jsonpath_with_its_path() -> None:
+    """check() names the JSON path of a query that does not parse; templates are left alone."""
     problems = Transform.check(
         {
             "operations": [
@@ -196,12 +196,37 @@ def test_check_reports_bad_jsonpath_and_unknown_operation_with_paths() -> None:
         },
         "nodes.t.config",
     )
-    paths = {p.path: p.reason for p in problems}
-    assert set(paths) == {"nodes.t.config.operations.1.query", "nodes.t.config.operations.2.type"}
-    assert "invalid JSONPath" in paths["nodes.t.config.operations.1.query"]
-    assert paths["nodes.t.config.operations.2.type"].startswith(
-        "unknown operation 'foo'; known: pick"
-    )
+    assert [p.path for p in problems] == ["nodes.t.config.operations[1].query"]
+    assert "invalid JSONPath query '$.[[['" in problems[0].reason
+
+
+def test_workflow_validation_reports_operation_problems() -> None:
+    """Loading a workflow reports a bad query and an unknown operation once each, with paths."""
+    from conv3n_jupyter.errors import WorkflowValidationError
+    from conv3n_jupyter.model import load
+
+    wf = {
+        "name": "t",
+        "nodes": {
+            "t": {
+                "type": "std/transform",
+                "config": {
+                    "operations": [
+                        {"type": "jsonpath", "query": "$.[[["},
+                        {"type": "foo"},
+                        {"type": "pick"},
+                    ]
+                },
+            }
+        },
+    }
+    with pytest.raises(WorkflowValidationError) as e:
+        load(wf)
+    problems = {p.path: p.reason for p in e.value.problems}
+    assert "invalid JSONPath" in problems["nodes.t.config.operations[0].query"]
+    assert "'foo' is not one of 'pick'" in problems["nodes.t.config.operations[1].type"]
+    assert "'fields' is a required property" in problems["nodes.t.config.operations[2]"]
+    assert len(e.value.problems) == 3
 
 
 async def test_bad_jsonpath_at_run_time_is_a_block_error() -> None:
