@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 ## run: set up and run the bundled hello workflow end to end
 run: install
-	$(VENV)/bin/conv3n run templates/hello.conv3n.json -p name=World --output pretty
+	$(VENV)/bin/conv3n run templates/csv_report.conv3n.json --output pretty
 
 ## check: formatting, lint and types
 check: install

@@ -193,6 +193,8 @@ def plain_table(rows: Sequence[Row], title: str = "") -> str:
     lines.append("|" + "|".join(["---", "---:", "---:", "---:", ":---:"]) + "|\n")
     for row in rows:
         cells = [c.replace("|", "\\|") for c in _cells(row)]
+        if cells[0].startswith("  "):  # Markdown trims a cell's leading spaces
+            cells[0] = "↳ " + cells[0].lstrip()
         if row.status == FAIL:
             cells[-1] = "**FAIL**"
         lines.append("| " + " | ".join(cells) + " |\n")

@@ -174,6 +174,7 @@ class Transform(Block):
     """Reshape data: pick, omit, rename, set, jsonpath, map, filter, sort, convert (in order)."""
 
     type = "std/transform"
+    eager = True
     title = "Transform"
     description = (
         "Reshape data with operations applied in order: "
