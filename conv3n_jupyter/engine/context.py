@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ExpressionError as _ExpressionError
+from ..expressions import Scope, evaluate as _evaluate
+
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..expressions import Scope
     from ..model import Node
     from .executor import Execution
 
@@ -72,8 +74,6 @@ class NodeContext:
     def scope(self) -> Scope:
         scope = self._scope
         if scope is None:
-            from ..expressions import Scope
-
             ex = self.execution
             rt = ex.runtime
             scope = self._scope = Scope(
@@ -107,12 +107,9 @@ class NodeContext:
 
     def evaluate(self, compiled: Any, **extra_roots: Any) -> Any:
         """Evaluate a compiled expression or template in this node's scope (``item=``, ``index=``)."""
-        from ..errors import ExpressionError
-        from ..expressions import evaluate
-
         try:
-            return evaluate(compiled, self.scope, **extra_roots)
-        except ExpressionError as exc:
+            return _evaluate(compiled, self.scope, **extra_roots)
+        except _ExpressionError as exc:
             raise exc.locate(node=self.node_id) from None
 
     def log(self, *parts: Any, level: str = "info") -> None:
