@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ExpressionError as _ExpressionError
-from ..expressions import Scope, evaluate as _evaluate
+from ..expressions import Scope
+from ..expressions import evaluate as _evaluate
 
 if TYPE_CHECKING:
     from pathlib import Path

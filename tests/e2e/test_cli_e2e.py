@@ -456,3 +456,77 @@ def test_quiet_run_loads_no_rich_and_stays_small(tmp_path: Path) -> None:
         check=True,
     )
     assert int(rss.stdout) < 60 * 1024  # KiB on Linux
+
+
+# -- against the real HTTP server: retries, timeouts, ports ---------------------------------------
+
+
+def test_run_retries_a_flaky_endpoint_until_it_answers(tmp_path: Path, http_server: str) -> None:
+    key = f"cli-{time.monotonic_ns()}"
+    wf = {
+        "name": "flaky",
+        "nodes": {
+            "call": {
+                "type": "std/http_request",
+                "config": {"url": f"{http_server}/flaky/{key}?fail=2", "fail_on_status": ["5xx"]},
+                "retry": {"max_attempts": 4, "initial_delay": "20ms"},
+            }
+        },
+    }
+    proc = conv3n(tmp_path, "run", write(tmp_path, "flaky.conv3n.json", wf), "-q")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["nodes"]["call"]["attempts"] == 3
+    assert result["output"]["body"] == {"attempts": 3}
+
+
+def test_run_fails_a_slow_endpoint_at_its_timeout(tmp_path: Path, http_server: str) -> None:
+    wf = {
+        "name": "slow",
+        "nodes": {
+            "call": {
+                "type": "std/http_request",
+                "config": {"url": f"{http_server}/slow?ms=3000"},
+                "timeout": "200ms",
+            }
+        },
+    }
+    started = time.monotonic()
+    proc = conv3n(tmp_path, "run", write(tmp_path, "slow.conv3n.json", wf), "-q")
+    assert time.monotonic() - started < 2.5
+    assert proc.returncode == 1
+    result = json.loads(proc.stdout)
+    assert result["status"] == "error"
+    assert result["nodes"]["call"]["error"]["type"] == "NodeTimeout"
+    assert "call" in proc.stderr and "timed out" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("code", "port"), [(201, "success"), (404, "client_error"), (503, "server_error")]
+)
+def test_run_routes_status_classes_to_ports(
+    tmp_path: Path, http_server: str, code: int, port: str
+) -> None:
+    wf = {
+        "name": "ports",
+        "nodes": {
+            "call": {"type": "std/http_request", "config": {"url": f"{http_server}/status/{code}"}},
+            "success": {"type": "std/noop", "config": {"value": "success"}},
+            "client_error": {"type": "std/noop", "config": {"value": "client_error"}},
+            "server_error": {"type": "std/noop", "config": {"value": "server_error"}},
+        },
+        "edges": [
+            {"source": "call", "target": p, "sourceHandle": p}
+            for p in ("success", "client_error", "server_error")
+        ],
+    }
+    proc = conv3n(tmp_path, "run", write(tmp_path, "ports.conv3n.json", wf), "-q")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["nodes"]["call"]["port"] == port
+    assert result["output"] == {port: port}
+    assert {n for n, r in result["nodes"].items() if r["status"] == "skipped"} == {
+        "success",
+        "client_error",
+        "server_error",
+    } - {port}

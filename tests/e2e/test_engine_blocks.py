@@ -43,7 +43,12 @@ async def test_code_node_reads_input_params_and_upstream_nodes(tmp_path: Path) -
 
 
 async def test_code_error_reports_the_users_line() -> None:
-    wf = load({"name": "code", "nodes": {"boom": code("def main(input, ctx):\n    x = 1\n    return x / 0\n")}})
+    wf = load(
+        {
+            "name": "code",
+            "nodes": {"boom": code("def main(input, ctx):\n    x = 1\n    return x / 0\n")},
+        }
+    )
     r = await run(wf)
     assert r["status"] == "error"
     assert r["error"]["details"]["error_type"] == "RuntimeError"
@@ -55,12 +60,23 @@ async def test_code_error_reports_the_users_line() -> None:
 async def test_code_syntax_error_is_a_validation_problem() -> None:
     from conv3n_jupyter.model import validate
 
-    problems = validate({"name": "c", "nodes": {"bad": code("def main(input, ctx):\n    return (\n")}})
+    problems = validate(
+        {"name": "c", "nodes": {"bad": code("def main(input, ctx):\n    return (\n")}}
+    )
     assert problems and problems[0].path == "nodes.bad.config.code"
 
 
 async def test_code_timeout_kills_the_worker() -> None:
-    wf = load({"name": "spin", "nodes": {"spin": code("def main(input, ctx):\n    while True:\n        pass\n", timeout="300ms")}})
+    wf = load(
+        {
+            "name": "spin",
+            "nodes": {
+                "spin": code(
+                    "def main(input, ctx):\n    while True:\n        pass\n", timeout="300ms"
+                )
+            },
+        }
+    )
     started = time.perf_counter()
     r = await run(wf)
     assert time.perf_counter() - started < 3
@@ -73,7 +89,13 @@ async def test_loop_body_runs_a_sub_workflow_per_item_with_concurrency() -> None
             "wait": {"type": "std/delay", "config": {"duration": 100}},
             "shape": {
                 "type": "std/noop",
-                "config": {"value": {"id": "{{ $params.item.id }}", "pos": "{{ $params.index }}", "tag": "{{ $params.tag }}"}},
+                "config": {
+                    "value": {
+                        "id": "{{ $params.item.id }}",
+                        "pos": "{{ $params.index }}",
+                        "tag": "{{ $params.tag }}",
+                    }
+                },
                 "depends_on": ["wait"],
             },
         }
@@ -85,7 +107,12 @@ async def test_loop_body_runs_a_sub_workflow_per_item_with_concurrency() -> None
                 "items": {"type": "std/noop", "config": {"value": [{"id": i} for i in range(8)]}},
                 "each": {
                     "type": "std/loop",
-                    "config": {"items": "$input", "body": body, "concurrency": 4, "params": {"tag": "t-{{ $item.id }}"}},
+                    "config": {
+                        "items": "$input",
+                        "body": body,
+                        "concurrency": 4,
+                        "params": {"tag": "t-{{ $item.id }}"},
+                    },
                     "depends_on": ["items"],
                 },
             },
@@ -105,10 +132,17 @@ async def test_loop_expression_mode_filter_and_map() -> None:
         {
             "name": "loop",
             "nodes": {
-                "orders": {"type": "std/noop", "config": {"value": [{"total": t} for t in (5, 50, 500)]}},
+                "orders": {
+                    "type": "std/noop",
+                    "config": {"value": [{"total": t} for t in (5, 50, 500)]},
+                },
                 "big": {
                     "type": "std/loop",
-                    "config": {"items": "$input", "filter": "$item.total > 10", "map": "$item.total * 2"},
+                    "config": {
+                        "items": "$input",
+                        "filter": "$item.total > 10",
+                        "map": "$item.total * 2",
+                    },
                     "depends_on": ["orders"],
                 },
             },
@@ -124,8 +158,16 @@ async def test_variables_flow_between_nodes_and_into_expressions() -> None:
             "name": "vars",
             "nodes": {
                 "set": {"type": "std/set_var", "config": {"key": "greeting", "value": "hello"}},
-                "get": {"type": "std/get_var", "config": {"key": "greeting"}, "depends_on": ["set"]},
-                "use": {"type": "std/noop", "config": {"value": "{{ $vars.greeting + ' world' }}"}, "depends_on": ["get"]},
+                "get": {
+                    "type": "std/get_var",
+                    "config": {"key": "greeting"},
+                    "depends_on": ["set"],
+                },
+                "use": {
+                    "type": "std/noop",
+                    "config": {"value": "{{ $vars.greeting + ' world' }}"},
+                    "depends_on": ["get"],
+                },
             },
         }
     )
@@ -139,9 +181,26 @@ async def test_file_write_then_read_inside_the_root(tmp_path: Path) -> None:
         {
             "name": "files",
             "nodes": {
-                "write": {"type": "std/file", "config": {"path": "out/report.json", "operation": "write", "format": "json", "content": {"ok": True}, "mkdirs": True}},
-                "read": {"type": "std/file", "config": {"path": "out/report.json", "operation": "read", "format": "json"}, "depends_on": ["write"]},
-                "escape": {"type": "std/file", "config": {"path": "{{ $params.p }}", "operation": "read"}, "on_error": "continue"},
+                "write": {
+                    "type": "std/file",
+                    "config": {
+                        "path": "out/report.json",
+                        "operation": "write",
+                        "format": "json",
+                        "content": {"ok": True},
+                        "mkdirs": True,
+                    },
+                },
+                "read": {
+                    "type": "std/file",
+                    "config": {"path": "out/report.json", "operation": "read", "format": "json"},
+                    "depends_on": ["write"],
+                },
+                "escape": {
+                    "type": "std/file",
+                    "config": {"path": "{{ $params.p }}", "operation": "read"},
+                    "on_error": "continue",
+                },
             },
             "params": {"p": {"type": "string", "default": "../outside.txt"}},
         }
@@ -167,14 +226,24 @@ async def test_transform_pipeline_on_many_items() -> None:
                         "operations": [
                             {"type": "omit", "fields": ["secret"]},
                             {"type": "convert", "fields": {"price": "number"}},
-                            {"type": "set", "values": {"double": "{{ double($item.price) * 2.0 }}", "source": "shop"}},
+                            {
+                                "type": "set",
+                                "values": {
+                                    "double": "{{ double($item.price) * 2.0 }}",
+                                    "source": "shop",
+                                },
+                            },
                             {"type": "filter", "expression": "$item.price >= 1990.0"},
                             {"type": "sort", "by": "price", "desc": True},
                         ]
                     },
                     "depends_on": ["src"],
                 },
-                "cheap": {"type": "std/condition", "config": {"expression": "size($input) == 10"}, "depends_on": ["shape"]},
+                "cheap": {
+                    "type": "std/condition",
+                    "config": {"expression": "size($input) == 10"},
+                    "depends_on": ["shape"],
+                },
             },
         }
     )
@@ -190,7 +259,14 @@ async def test_transform_pipeline_on_many_items() -> None:
 async def test_delay_is_cancelled_at_once() -> None:
     from conv3n_jupyter.engine import Execution
 
-    ex = Execution(load({"name": "d", "nodes": {"wait": {"type": "std/delay", "config": {"duration": 10, "unit": "s"}}}}))
+    ex = Execution(
+        load(
+            {
+                "name": "d",
+                "nodes": {"wait": {"type": "std/delay", "config": {"duration": 10, "unit": "s"}}},
+            }
+        )
+    )
     task = asyncio.ensure_future(ex.run())
     await asyncio.sleep(0.05)
     started = time.perf_counter()

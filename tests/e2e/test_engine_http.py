@@ -27,7 +27,11 @@ async def test_flaky_endpoint_succeeds_after_retries(http_server: str) -> None:
                     **http(f"{http_server}/flaky/{key}?fail=2", fail_on_status=["5xx"]),
                     "retry": {"max_attempts": 3, "initial_delay": "20ms", "jitter": False},
                 },
-                "attempts": {"type": "std/noop", "config": {"value": "{{ $input.body.attempts }}"}, "depends_on": ["call"]},
+                "attempts": {
+                    "type": "std/noop",
+                    "config": {"value": "{{ $input.body.attempts }}"},
+                    "depends_on": ["call"],
+                },
             },
         }
     )
@@ -58,7 +62,12 @@ async def test_retries_exhausted_fail_with_the_status(http_server: str) -> None:
 
 
 async def test_slow_endpoint_hits_the_node_timeout(http_server: str) -> None:
-    wf = load({"name": "slow", "nodes": {"call": {**http(f"{http_server}/slow?ms=2000"), "timeout": "150ms"}}})
+    wf = load(
+        {
+            "name": "slow",
+            "nodes": {"call": {**http(f"{http_server}/slow?ms=2000"), "timeout": "150ms"}},
+        }
+    )
     started = time.perf_counter()
     r = await run(wf)
     assert time.perf_counter() - started < 1.5
@@ -94,7 +103,10 @@ async def test_network_failure_goes_to_the_error_port_with_on_error_continue() -
         {
             "name": "refused",
             "nodes": {
-                "call": {**http("http://127.0.0.1:9/nothing", timeout="1s"), "on_error": "continue"},
+                "call": {
+                    **http("http://127.0.0.1:9/nothing", timeout="1s"),
+                    "on_error": "continue",
+                },
                 "report": {"type": "std/noop", "config": {"value": "{{ $input.error.type }}"}},
             },
             "edges": [{"source": "call", "target": "report", "sourceHandle": "error"}],
@@ -109,7 +121,9 @@ async def test_fan_out_respects_max_concurrent_nodes_at_the_server(http_server: 
     async with httpx.AsyncClient() as client:
         # Requests abandoned by earlier tests may still sleep on the server: let them end first.
         deadline = time.monotonic() + 5
-        while (await client.get(f"{http_server}/stats")).json()["current"] and time.monotonic() < deadline:
+        while (await client.get(f"{http_server}/stats")).json()[
+            "current"
+        ] and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await client.post(f"{http_server}/stats/reset")
     nodes = {f"c{i}": http(f"{http_server}/slow?ms=60") for i in range(12)}
@@ -128,8 +142,15 @@ async def test_response_body_with_template_syntax_is_not_evaluated(http_server: 
             "name": "echo",
             "nodes": {
                 "start": {"type": "std/noop"},
-                "call": {**http(f"{http_server}/echo", method="POST", body="{{ $input }}"), "depends_on": ["start"]},
-                "pick": {"type": "std/noop", "config": {"value": "{{ $input.body.body }}"}, "depends_on": ["call"]},
+                "call": {
+                    **http(f"{http_server}/echo", method="POST", body="{{ $input }}"),
+                    "depends_on": ["start"],
+                },
+                "pick": {
+                    "type": "std/noop",
+                    "config": {"value": "{{ $input.body.body }}"},
+                    "depends_on": ["call"],
+                },
             },
         }
     )

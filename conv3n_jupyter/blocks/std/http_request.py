@@ -129,7 +129,7 @@ class HttpRequest(Block):
                 },
                 "default": [],
                 "description": "statuses that fail the node instead of leaving on a port, e.g. "
-                "[429, \"5xx\"]; 429 and 5xx failures are retryable, so the node's retry "
+                '[429, "5xx"]; 429 and 5xx failures are retryable, so the node\'s retry '
                 "policy applies to them",
             },
             "allow_private": {

@@ -20,4 +20,4 @@ class Noop(Block):
     }
 
     async def run(self, ctx: NodeContext) -> Any:
-        return ctx.config["value"] if "value" in ctx.config else ctx.input
+        return ctx.config.get("value", ctx.input)
