@@ -117,6 +117,8 @@ class ProgressListener:
             elif row.status == "success":
                 port = data.get("port")
                 row.note = f"→ {port}" if port not in (None, "default") else ""
+                if data.get("fallback"):
+                    row.note = f"failed; fallback {data['fallback']} answered"
         elif kind == "node_skipped" and row is not None:
             row.status = "skipped"
             row.note = str(data.get("reason") or "")

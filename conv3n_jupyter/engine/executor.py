@@ -452,6 +452,7 @@ class Execution:
             port=result["port"],
             duration_ms=result.get("duration_ms"),
             error=result.get("error"),
+            fallback=result.get("fallback"),
         )
         if result["status"] == ERROR and result["port"] != ERROR_PORT:
             self._on_failure(nid, result)
