@@ -343,6 +343,9 @@ def parse_text(text: str, source: str | None = None) -> Any:
     except json.JSONDecodeError as exc:
         reason = f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         raise WorkflowValidationError([Problem("", reason)], source=source) from None
+    except RecursionError:
+        reason = "JSON nested too deeply to read (hundreds of levels of [ or {)"
+        raise WorkflowValidationError([Problem("", reason)], source=source) from None
 
 
 def load(source: str | Path | dict[str, Any]) -> Workflow:

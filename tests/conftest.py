@@ -169,6 +169,11 @@ def _build_app() -> Starlette:
     async def auth(request: Request) -> Response:
         return JSONResponse({"authorization": request.headers.get("authorization")})
 
+    async def cookie(request: Request) -> Response:
+        response = JSONResponse({"received": request.headers.get("cookie")})
+        response.set_cookie("session", "secret-session")
+        return response
+
     routes = [
         Route("/status/{code:int}", status, methods=ALL_METHODS),
         Route("/echo", echo, methods=ALL_METHODS),
@@ -185,6 +190,7 @@ def _build_app() -> Starlette:
         Route("/redirect", redirect, methods=ALL_METHODS),
         Route("/large", large, methods=ALL_METHODS),
         Route("/auth", auth, methods=ALL_METHODS),
+        Route("/cookie", cookie, methods=ALL_METHODS),
     ]
     return Starlette(routes=routes)
 

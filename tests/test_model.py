@@ -289,3 +289,10 @@ def test_alternatives_are_explained_and_typos_suggested() -> None:
     )
     assert any("'FETCH' is not one of 'GET'" in p for p in found)
     assert any("did you mean 'std/transform'" in p for p in found)
+
+
+def test_absurdly_deep_json_is_a_clear_problem(tmp_path: Path) -> None:
+    f = tmp_path / "deep.conv3n.json"
+    f.write_text('{"name": "x", "nodes": {"a": {"type": "std/noop", "config": {"value": ' + "[" * 50000 + "]" * 50000 + "}}}}")
+    with pytest.raises(WorkflowValidationError, match="nested too deeply"):
+        load(f)
