@@ -370,6 +370,7 @@ def _edges(c: _Checker, raw: Any, nodes: dict[str, Node]) -> list[Edge]:
                     e.get("sourceHandle"),
                     e.get("targetHandle"),
                     e.get("id"),
+                    extra={k: v for k, v in e.items() if k.startswith("x-")},
                 )
             )
     return edges

@@ -165,6 +165,7 @@ class Edge:
     target_handle: str | None = None
     id: str | None = None
     implicit: bool = False  # made from depends_on
+    extra: dict[str, Any] = field(default_factory=dict)  # x- keys, kept for editors
 
     def fires_on(self, port: str) -> bool:
         """Whether this edge fires when its source emits ``port``."""
@@ -182,6 +183,7 @@ class Edge:
             out["sourceHandle"] = self.source_handle
         if self.target_handle is not None:
             out["targetHandle"] = self.target_handle
+        out.update(self.extra)
         return out
 
 

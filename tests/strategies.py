@@ -108,3 +108,11 @@ template_texts = st.lists(
     max_size=5,
 ).map("".join)
 """Config strings mixing literal text and a few known expressions."""
+
+
+@st.composite
+def record_lists(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Lists of like records: the same keys (in one order, not sorted) with JSON values."""
+    keys = draw(st.lists(identifiers, min_size=2, max_size=6, unique=True))
+    values = st.fixed_dictionaries({k: json_values for k in keys})
+    return draw(st.lists(values, min_size=1, max_size=6))

@@ -50,14 +50,16 @@ def test_round_trip_keeps_x_keys_and_shape() -> None:
         "conv3n": "1",
         "name": "w",
         "nodes": [
-            {"id": "a", "type": "std/noop", "x-ui": {"color": "red"}, "position": {"x": 1, "y": 2}}
+            {"id": "a", "type": "std/noop", "x-ui": {"color": "red"}, "position": {"x": 1, "y": 2}},
+            {"id": "b", "type": "std/noop"},
         ],
-        "edges": [],
+        "edges": [{"source": "a", "target": "b", "x-style": "dashed"}],
         "x-editor": {"zoom": 1.5},
     }
     out = parse(data).to_dict()
     assert out["x-editor"] == {"zoom": 1.5}
     assert out["nodes"][0]["x-ui"] == {"color": "red"}
+    assert out["edges"][0]["x-style"] == "dashed"
     assert parse(out).to_dict() == out
 
 
@@ -293,6 +295,11 @@ def test_alternatives_are_explained_and_typos_suggested() -> None:
 
 def test_absurdly_deep_json_is_a_clear_problem(tmp_path: Path) -> None:
     f = tmp_path / "deep.conv3n.json"
-    f.write_text('{"name": "x", "nodes": {"a": {"type": "std/noop", "config": {"value": ' + "[" * 50000 + "]" * 50000 + "}}}}")
+    f.write_text(
+        '{"name": "x", "nodes": {"a": {"type": "std/noop", "config": {"value": '
+        + "[" * 50000
+        + "]" * 50000
+        + "}}}}"
+    )
     with pytest.raises(WorkflowValidationError, match="nested too deeply"):
         load(f)
