@@ -17,6 +17,12 @@ Beyond CEL's operators, macros (``filter``, ``map``, ``exists``, ``all``, ``exis
 A function without a dot may be called either way: ``"a,b".split(",")`` or
 ``split("a,b", ",")``.
 
+``size()`` of a path and macros on a path (``$input.items.filter(i, i.price > 10)``, also
+chained, as in ``$input.filter(x, x.ok).map(x, x.name)``) are computed in Python, in time that
+grows linearly with the list; a macro over a computed list (``[1, 2].map(…)``,
+``($input.a + $input.b).filter(…)``) is left to the CEL engine, whose time grows with the
+square of the list's length. Both give the same results and errors.
+
 CEL never mixes ``int`` and ``double`` in arithmetic: ``1 + 2.0`` is an error; convert
 with ``double(x)`` or ``int(x)``. Comparisons across them work: ``1 < 2.5`` is true.
 

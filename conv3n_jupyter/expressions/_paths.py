@@ -87,7 +87,7 @@ def _missing(cur: Mapping[Any, Any], steps: tuple[Any, ...], i: int, root: str) 
 
 
 def _path_text(root: str, steps: Iterable[Any]) -> str:
-    out = ["$" + root]
+    out = [root[1:] if root[0] == "@" else "$" + root]  # "@x": a macro's bound variable
     for step in steps:
         if type(step) is int:
             out.append(f"[{step}]")

@@ -2,7 +2,9 @@
 
 ``$input.items[0].price`` becomes ``_c3_input.items[0].price``; each root occurrence keeps its
 static steps (``.field``, ``["key"]``, ``[0]``) so that paths can be evaluated in Python or
-handed to CEL as one value each.
+handed to CEL as one value each. The body of a macro evaluated in Python (see ``_slots``) is
+translated with its bound variable as a further root: ``x`` in ``x.price > 10`` is recorded
+as root ``@x`` and left as ``x`` in the text.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Occurrence:
     start: int  # span in the translated text
     ends: list[int]  # ends[k]: end of the occurrence after k steps
     in_has: bool = False
+    first: int = 0  # index of its first token in Translation.tokens
+    after: int = 0  # index of the first token after its static steps
 
 
 @dataclass
@@ -54,15 +58,36 @@ class Translation:
     occurrences: list[Occurrence]
     offsets: list[int] = field(repr=False)  # translated index -> source index
     map_keys: tuple[tuple[str, ...], ...] = ()  # see map_literal_keys
+    tokens: list[Token] = field(default_factory=list, repr=False)  # the source's tokens
 
 
-def translate(src: str, node_ids: frozenset[str] | None) -> Translation:
-    """Rewrite ``$root`` references into CEL identifiers and record where they are."""
+def bound_root(name: str) -> str:
+    """The root name recording a macro's bound variable ``name``."""
+    return "@" + name
+
+
+def variable(root: str) -> str:
+    """The CEL identifier of a root: ``_c3_input`` for ``input``, ``x`` for ``@x``."""
+    return root[1:] if root[0] == "@" else PREFIX + root
+
+
+def translate(
+    src: str, node_ids: frozenset[str] | None, bound: frozenset[str] = frozenset()
+) -> Translation:
+    """Rewrite ``$root`` references into CEL identifiers and record where they are.
+
+    Identifiers in ``bound`` (bound variables of enclosing macros) are recorded as roots too.
+    """
     tokens = tokenize(src)
-    return _Translator(src, tokens, node_ids).run()
+    return _Translator(src, tokens, node_ids, bound).run()
 
 
-def translate_checked(src: str, node_ids: frozenset[str] | None, limits: Limits) -> Translation:
+def translate_checked(
+    src: str,
+    node_ids: frozenset[str] | None,
+    limits: Limits,
+    bound: frozenset[str] = frozenset(),
+) -> Translation:
     """:func:`translate` after checking ``limits`` (length, nesting, token count)."""
     max_length = limits.max_length
     if len(src) > max_length:
@@ -74,16 +99,23 @@ def translate_checked(src: str, node_ids: frozenset[str] | None, limits: Limits)
         raise ExpressionError("empty expression", expression=src)
     tokens = tokenize(src)
     check_limits(src, tokens, limits.max_depth, limits.max_macro_depth)
-    tr = _Translator(src, tokens, node_ids).run()
+    tr = _Translator(src, tokens, node_ids, bound).run()
     tr.map_keys = map_literal_keys(tokens)
     return tr
 
 
 class _Translator:
-    def __init__(self, src: str, tokens: list[Token], node_ids: frozenset[str] | None) -> None:
+    def __init__(
+        self,
+        src: str,
+        tokens: list[Token],
+        node_ids: frozenset[str] | None,
+        bound: frozenset[str] = frozenset(),
+    ) -> None:
         self.src = src
         self.tokens = tokens
         self.node_ids = node_ids
+        self.bound = bound
         self.out: list[str] = []
         self.offsets: list[int] = []
         self.length = 0
@@ -130,6 +162,9 @@ class _Translator:
                 continue
             if tok.kind == "ident" and tok.text.startswith(PREFIX):
                 raise self.fail(f"names starting with {PREFIX!r} are reserved")
+            if tok.kind == "ident" and tok.text in self.bound and self.is_variable():
+                self.bound_variable(tok)
+                continue
             if tok.kind == "other" and tok.text == "$":
                 raise self.fail(f"'$' must start a root name ({KNOWN_ROOTS})")
             self.emit(tok.text, tok.start, tok.end)
@@ -142,7 +177,22 @@ class _Translator:
             node_refs=frozenset(self.node_refs),
             occurrences=self.occurrences,
             offsets=self.offsets,
+            tokens=self.tokens,
         )
+
+    def is_variable(self) -> bool:
+        """Whether the identifier at ``self.i`` names a variable (not a field or a function)."""
+        before = self.prev_significant(self.i)
+        _, after = self.peek(self.i + 1)
+        return (before is None or before.text != ".") and (after is None or after.text != "(")
+
+    def bound_variable(self, tok: Token) -> None:
+        occ = Occurrence(bound_root(tok.text), [], self.length, [], first=self.i)
+        self.emit(tok.text, tok.start, tok.end)
+        occ.ends.append(self.length)
+        self.i += 1
+        self.steps(occ)
+        self.finish(occ, occ.first)
 
     def root(self, tok: Token) -> None:
         name = tok.text[1:]
@@ -156,7 +206,7 @@ class _Translator:
             raise self.fail(f"'${name}' cannot follow {before.text if before else ''!r}")
         self.roots.add(name)
         index = self.i
-        occ = Occurrence(name, [], self.length, [])
+        occ = Occurrence(name, [], self.length, [], first=index)
         self.emit(PREFIX + name, tok.start)
         occ.ends.append(self.length)
         self.i += 1
@@ -164,6 +214,10 @@ class _Translator:
             self.node_id(occ)
             occ.ends.append(self.length)
         self.steps(occ)
+        self.finish(occ, index)
+
+    def finish(self, occ: Occurrence, index: int) -> None:
+        occ.after = self.i
         # has(x.f) needs a field selection as its argument, so it is flattened one step short.
         j = index - 1
         while j >= 0 and self.tokens[j].kind in SKIP:
