@@ -206,10 +206,6 @@ def _continue(coro: Any, pending: Any) -> Any:
                 return stop.value
 
 
-async def _resume(coro: Any, pending: Any) -> Any:
-    return await _continue(coro, pending)
-
-
 _EAGER_BATCH = 256  # eager nodes run back to back before the loop gets a turn
 
 
@@ -264,6 +260,7 @@ class Execution:
         self._fired: set[str] = set()
         self._ready: deque[str] = deque()
         self._running: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._task_node: dict[asyncio.Task[Any], str] = {}  # the node each Task runs now
         self._failed_groups: dict[str, dict[str, Any]] = {}
         self._stopping: str | None = None
         self._done: asyncio.Future[None] | None = None
@@ -387,18 +384,25 @@ class Execution:
         ):
             self._ready.append(target)
 
-    def _pump(self) -> None:
+    def _pump(self, runner: asyncio.Task[Any] | None = None) -> str | None:
+        """Start ready nodes up to the concurrency limit.
+
+        Called from a node's Task (``runner``), the first ready node that must wait for I/O is
+        handed back to run next in that same Task instead of a new one: no Task to create and
+        no loop turn lost between a finished node and the next, the way a worker pool works.
+        """
         ready, running = self._ready, self._running
         eager = self._eager
         budget = _EAGER_BATCH
+        handed: str | None = None
         while ready and len(running) < self.limit and self._stopping is None:
             nid = ready.popleft()
             group = self.plan.group_of.get(nid)
             if group is not None and group.id in self._failed_groups:
                 self._skip(nid, reason=f"group {group.id!r} failed")
                 continue
-            coro = self._run_node(nid)
             if eager[nid]:
+                coro = self._run_node(nid)
                 # Blocks that rarely wait run synchronously up to their first real suspension:
                 # most finish without one, saving a Task and two loop turns per node.
                 try:
@@ -408,14 +412,47 @@ class Execution:
                     budget -= 1
                     if budget == 0 and ready:
                         asyncio.get_running_loop().call_soon(self._pump)
-                        return
+                        break
                     continue
-                task = asyncio.ensure_future(_resume(coro, pending))
+                task = asyncio.ensure_future(self._node_task(nid, coro, pending))
+            elif runner is not None and handed is None:
+                handed = nid
+                running[nid] = runner
+                self._task_node[runner] = nid
+                continue
             else:
-                task = asyncio.ensure_future(coro)
+                task = asyncio.ensure_future(self._node_task(nid))
             running[nid] = task
-            task.add_done_callback(lambda t, nid=nid: self._on_done(nid, t))  # type: ignore[misc]
+            self._task_node[task] = nid
+            task.add_done_callback(self._on_done)
         self._check_done()
+        return handed
+
+    async def _node_task(
+        self, nid: str, started: Any = None, pending: Any = None, error_input: Any = None
+    ) -> dict[str, Any]:
+        """A node's Task: run the node (or the rest of an eagerly started run), route its
+        result, then run the next ready node handed back by ``_pump``, until none is left.
+
+        The node's coroutine is made inside the Task, so a Task cancelled before it ran leaves
+        no coroutine behind un-awaited.
+        """
+        me = asyncio.current_task()
+        result: dict[str, Any] = {}
+        while True:
+            if started is not None:
+                result = await _continue(started, pending)
+                started = None
+            else:
+                result = await self._run_node(nid, error_input)
+                error_input = None
+            if self._running.pop(nid, None) is None:
+                return result
+            self._complete(nid, result)
+            handed = self._pump(runner=me)
+            if handed is None:
+                return result
+            nid = handed
 
     def _check_done(self) -> None:
         if not self._running and (not self._ready or self._stopping is not None):
@@ -423,7 +460,10 @@ class Execution:
             if done is not None and not done.done():
                 done.set_result(None)
 
-    def _on_done(self, nid: str, task: asyncio.Task[dict[str, Any]]) -> None:
+    def _on_done(self, task: asyncio.Task[dict[str, Any]]) -> None:
+        nid = self._task_node.pop(task)
+        if self._running.get(nid) is not task:
+            return  # its last node finished and was routed inside the Task
         del self._running[nid]
         if task.cancelled():
             group = self.plan.group_of.get(nid)
@@ -508,9 +548,10 @@ class Execution:
                     task.cancel()
             result["handled_by"] = group.on_error
             handler = group.on_error
-            task = asyncio.ensure_future(self._run_node(handler, error_input=result["error"]))
+            task = asyncio.ensure_future(self._node_task(handler, error_input=result["error"]))
             self._running[handler] = task
-            task.add_done_callback(lambda t: self._on_done(handler, t))
+            self._task_node[task] = handler
+            task.add_done_callback(self._on_done)
             return
         if self.error is None:
             self.error = result["error"]
