@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...errors import BlockError
+from ...types import json_type
 from ..base import Block, NodeContext, Output
 
 if TYPE_CHECKING:
@@ -14,23 +15,6 @@ if TYPE_CHECKING:
 
 PORT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 RESERVED_PORTS = ("error",)
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
 
 
 def require_bool(value: Any, key: str, block_type: str, where: str = "") -> bool:

@@ -22,6 +22,7 @@ import httpx
 
 from ..._durations import parse_duration
 from ...errors import BlockError, HTTPBlockError
+from ...types import json_type
 from ..base import Block, NodeContext, Output
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -146,7 +147,7 @@ class HttpRequest(Block):
         cfg = ctx.config
         url = cfg.get("url")
         if not isinstance(url, str) or not url.strip():
-            raise _config_error("url", f"must be a non-empty string, got {_kind(url)}")
+            raise _config_error("url", f"must be a non-empty string, got {json_type(url)}")
         method = cfg.get("method", "GET")
         if not isinstance(method, str) or method.upper() not in METHODS:
             raise _config_error("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
@@ -384,28 +385,12 @@ def _config_error(key: str, reason: str) -> BlockError:
     return BlockError(f"config key {key!r}: {reason}", block_type=HttpRequest.type, retryable=False)
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
-
-
 def _flag(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
-    raise _config_error(key, f"must be a boolean, got {_kind(value)} {value!r}")
+    raise _config_error(key, f"must be a boolean, got {json_type(value)} {value!r}")
 
 
 def _timeout(value: Any, limit: float | None) -> float:
@@ -439,7 +424,7 @@ def _scalar(key: str, name: str, value: Any) -> str:
     if isinstance(value, (str, int, float)):
         return str(value)
     raise _config_error(
-        key, f"value of {name!r} must be a string, number or boolean, got {_kind(value)}"
+        key, f"value of {name!r} must be a string, number or boolean, got {json_type(value)}"
     )
 
 
@@ -447,7 +432,7 @@ def _mapping(key: str, value: Any) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _config_error(key, f"must be an object, got {_kind(value)}")
+        raise _config_error(key, f"must be an object, got {json_type(value)}")
     return value
 
 
@@ -470,7 +455,7 @@ def _headers(value: Any, auth: Any) -> dict[str, str]:
     if auth is None:
         return headers
     if not isinstance(auth, Mapping):
-        raise _config_error("auth", f"must be an object, got {_kind(auth)}")
+        raise _config_error("auth", f"must be an object, got {json_type(auth)}")
     kind = auth.get("type")
     if kind == "bearer":
         token = auth.get("token")

@@ -13,8 +13,9 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...errors import BlockError, Conv3nError, ExpressionError, WorkflowValidationError
+from ...types import json_type
 from ..base import Block, NodeContext, Output
-from .condition import json_type, require_bool
+from .condition import require_bool
 
 if TYPE_CHECKING:
     from ...errors import Problem
