@@ -514,8 +514,17 @@ def _print_pretty(result: dict[str, Any], wf: Workflow) -> None:
             _ms(float(r.get("duration_ms") or 0)),
         )
     console.print(table)
-    if result.get("error"):
-        console.print(Text(summary_line(result), style="red"))
+    error = result.get("error")
+    if isinstance(error, dict):
+        # The one-line summary goes to stderr; here the whole error, with the user's stack.
+        where = f" at node {error['node']!r}" if error.get("node") else ""
+        console.print(
+            Text(f"error{where}: {error.get('type')}: {error.get('message')}", style="red")
+        )
+        details = error.get("details") or {}
+        stack = details.get("stack") if isinstance(details, dict) else None
+        if stack:
+            console.print(Text(str(stack).rstrip(), style="dim red"))
 
 
 # -- validate ---------------------------------------------------------------------------------

@@ -324,10 +324,11 @@ def test_pretty_output(tmp_path: Path) -> None:
 
 
 def test_pretty_output_of_a_failure(tmp_path: Path) -> None:
-    """--output pretty of a failed run ends with the error line and exits 1."""
+    """--output pretty of a failed run ends with the whole error on stdout and exits 1."""
     result = invoke("run", write(tmp_path, FAILING), "-o", "pretty")
     assert result.exit_code == 1
-    assert "✖ error at node 'check'" in result.stdout
+    assert "error at node 'check': BlockError:" in result.stdout
+    assert "must" in result.stdout and "boolean" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -519,8 +519,26 @@ class Execution:
                     if child in fired:
                         ready.append(child)
                     else:
-                        skipped = self._skipped(child, "no incoming edge fired")
+                        skipped = self._skipped(child, self._skip_reason(child))
                         stack.append((child, skipped))
+
+    def _skip_reason(self, nid: str) -> str:
+        """Why no incoming edge of ``nid`` fired, in the words of its upstream results."""
+        results = self.results
+        failed = [p for p in self.plan.parents[nid] if results[p]["status"] in (ERROR, CANCELLED)]
+        if failed:
+            return (
+                f"upstream {failed[0]!r} failed"
+                if len(failed) == 1
+                else f"upstream {failed} failed"
+            )
+        if all(results[p]["status"] == SKIPPED for p in self.plan.parents[nid]):
+            return "upstream skipped"
+        ports = {
+            p: results[p]["port"] for p in self.plan.parents[nid] if results[p]["status"] != SKIPPED
+        }
+        shown = ", ".join(f"{p} → {port}" for p, port in ports.items())
+        return f"no incoming edge fired ({shown})"
 
     def _skipped(self, nid: str, reason: str) -> dict[str, Any]:
         result = {
