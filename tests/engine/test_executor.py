@@ -71,6 +71,8 @@ async def test_condition_ports_route_and_skips_propagate() -> None:
     assert r["nodes"]["yes"]["status"] == "success"
     assert r["nodes"]["no"]["status"] == "skipped"
     assert r["nodes"]["after_no"]["status"] == "skipped"
+    assert r["nodes"]["no"]["reason"] == "no incoming edge fired (check → true)"
+    assert r["nodes"]["after_no"]["reason"] == "upstream skipped"
     assert r["output"] == {"yes": "big"}
     assert r["status"] == "success"
 
@@ -206,6 +208,7 @@ async def test_unhandled_failure_stops_the_execution() -> None:
     assert r["status"] == "error"
     assert r["nodes"]["slow"]["status"] == "cancelled"
     assert r["nodes"]["after"]["status"] == "skipped"
+    assert r["nodes"]["after"]["reason"] == "upstream 'bad' failed"
 
 
 async def test_whole_execution_timeout() -> None:
