@@ -18,7 +18,6 @@ NODE_STARTED = "node_started"
 NODE_FINISHED = "node_finished"
 NODE_RETRYING = "node_retrying"
 NODE_SKIPPED = "node_skipped"
-NODE_PAUSED = "node_paused"
 LOG = "log"
 
 EVENT_TYPES = (
@@ -28,7 +27,6 @@ EVENT_TYPES = (
     NODE_FINISHED,
     NODE_RETRYING,
     NODE_SKIPPED,
-    NODE_PAUSED,
     LOG,
 )
 

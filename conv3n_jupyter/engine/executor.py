@@ -31,6 +31,7 @@ from ..errors import (
     WorkflowValidationError,
 )
 from ..model import ERROR_PORT, Node, Workflow
+from ..types import NodeStatus
 from . import events as ev
 from .context import NodeContext
 from .runtime import Runtime
@@ -38,7 +39,13 @@ from .runtime import Runtime
 if TYPE_CHECKING:
     from .events import Listener
 
-SUCCESS, ERROR, SKIPPED, CANCELLED = "success", "error", "skipped", "cancelled"
+# Plain strings on the hot path (the enums' values): comparisons stay cheap, JSON stays plain.
+SUCCESS, ERROR, SKIPPED, CANCELLED = (
+    NodeStatus.SUCCESS.value,
+    NodeStatus.ERROR.value,
+    NodeStatus.SKIPPED.value,
+    NodeStatus.CANCELLED.value,
+)
 
 
 class _Plan:
