@@ -307,7 +307,9 @@ def test_absurdly_deep_json_is_a_clear_problem(tmp_path: Path) -> None:
 
 def test_yaml_workflows_load_like_json(tmp_path: Path) -> None:
     f = tmp_path / "w.conv3n.yaml"
-    f.write_text("name: w\nnodes:\n  a:\n    type: std/noop\n    config:\n      value: 3\n  b:\n    type: std/noop\n    depends_on: [a]\n")
+    f.write_text(
+        "name: w\nnodes:\n  a:\n    type: std/noop\n    config:\n      value: 3\n  b:\n    type: std/noop\n    depends_on: [a]\n"
+    )
     wf = load(f)
     assert list(wf.nodes) == ["a", "b"]
     bad = tmp_path / "bad.conv3n.yaml"
