@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from _harness import Row, ameasure, cli, fmt_seconds, median, run_async, spread
+from bench_engine_overhead import transform_chain
 
 from conv3n_jupyter.engine import Runtime, run
 from conv3n_jupyter.model import Workflow, load
@@ -34,17 +35,6 @@ def code_chain(n: int) -> Workflow:
             node["depends_on"] = [f"c{i - 1}"]
         nodes[f"c{i}"] = node
     return load({"name": "code_chain", "nodes": nodes})
-
-
-def transform_chain(n: int) -> Workflow:
-    op = {"type": "set", "values": {"n": "{{ $input.n + 1 }}"}}
-    nodes: dict[str, Any] = {}
-    for i in range(n):
-        node: dict[str, Any] = {"type": "std/transform", "config": {"operations": [op]}}
-        if i:
-            node["depends_on"] = [f"t{i - 1}"]
-        nodes[f"t{i}"] = node
-    return load({"name": "transform_chain", "nodes": nodes})
 
 
 async def _bench() -> list[Row]:

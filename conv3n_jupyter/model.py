@@ -164,7 +164,6 @@ class Edge:
     source_handle: str | None = None
     target_handle: str | None = None
     id: str | None = None
-    implicit: bool = False  # made from depends_on
     extra: dict[str, Any] = field(default_factory=dict)  # x- keys, kept for editors
 
     def fires_on(self, port: str) -> bool:
@@ -220,11 +219,7 @@ class Workflow:
     @property
     def all_edges(self) -> list[Edge]:
         """Explicit edges plus the ones ``depends_on`` implies."""
-        implicit = [
-            Edge(dep, node.id, implicit=True)
-            for node in self.nodes.values()
-            for dep in node.depends_on
-        ]
+        implicit = [Edge(dep, node.id) for node in self.nodes.values() for dep in node.depends_on]
         return self.edges + implicit
 
     @property
@@ -261,10 +256,6 @@ class Workflow:
                 seen.add(n)
                 stack.extend(children.get(n, ()))
         return seen
-
-    def invalidate(self) -> None:
-        """Forget cached plans after the workflow was changed in place."""
-        self._plan = None
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

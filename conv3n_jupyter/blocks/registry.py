@@ -108,10 +108,3 @@ def get(block_type: str) -> Block:
     block = _load(spec)
     _loaded[block_type] = block
     return block
-
-
-def is_known(block_type: str) -> bool:
-    if block_type in _specs:
-        return True
-    _scan_entry_points()
-    return block_type in _specs

@@ -99,12 +99,8 @@ class NodeContext:
             return compiled.resolve(None)  # type: ignore[arg-type,no-any-return]  # constant: no scope
         try:
             return compiled.resolve(self.scope)  # type: ignore[no-any-return]
-        except Exception as exc:
-            from ..errors import ExpressionError
-
-            if isinstance(exc, ExpressionError):
-                raise exc.locate(node=self.node_id) from None
-            raise
+        except _ExpressionError as exc:
+            raise exc.locate(node=self.node_id) from None
 
     def evaluate(self, compiled: Any, **extra_roots: Any) -> Any:
         """Evaluate a compiled expression or template in this node's scope (``item=``, ``index=``)."""
