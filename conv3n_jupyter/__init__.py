@@ -23,7 +23,10 @@ __all__ = [
     "Workflow",
     "WorkflowValidationError",
     "__version__",
+    "debug",
+    "from_notebook",
     "load",
+    "load_ipython_extension",
     "run",
     "run_sync",
 ]
@@ -34,6 +37,8 @@ _LAZY = {
     "run": "conv3n_jupyter.engine.executor",
     "Execution": "conv3n_jupyter.engine.executor",
     "run_sync": "conv3n_jupyter._sync",
+    "from_notebook": "conv3n_jupyter.jupyter.notebook",
+    "load_ipython_extension": "conv3n_jupyter.jupyter.magics",
     "Conv3nError": "conv3n_jupyter.errors",
     "BlockError": "conv3n_jupyter.errors",
     "ExpressionError": "conv3n_jupyter.errors",
@@ -45,6 +50,14 @@ if TYPE_CHECKING:
     from .engine.executor import Execution, run
     from .errors import BlockError, Conv3nError, ExpressionError, WorkflowValidationError
     from .model import Workflow, load
+
+
+def debug(workflow: Any, params: Any = None, **kwargs: Any) -> Any:
+    """Start a debug run of ``workflow`` (a :class:`Workflow`, a path or a dict); see ``Workflow.debug``."""
+    from .model import Workflow, load
+
+    wf = workflow if isinstance(workflow, Workflow) else load(workflow)
+    return wf.debug(params, **kwargs)
 
 
 def __getattr__(name: str) -> Any:

@@ -214,6 +214,10 @@ class Workflow:
     source: str | None = None
     raw_groups: dict[str, Any] = field(default_factory=dict, repr=False)
     _plan: Any = field(default=None, repr=False, compare=False)
+    # Callbacks told about in-place edits (live graph views); the notebook session (pins,
+    # breakpoints, runs) of this workflow. Neither is part of the workflow's value.
+    _watchers: list[Any] = field(default_factory=list, repr=False, compare=False)
+    _session: Any = field(default=None, repr=False, compare=False)
 
     # -- graph ---------------------------------------------------------------------------
     @property
@@ -295,6 +299,113 @@ class Workflow:
 
     def __repr__(self) -> str:
         return f"<Workflow {self.name!r} {len(self.nodes)} nodes, {len(self.all_edges)} edges>"
+
+    def _changed(self) -> None:
+        """Tell the watchers (live views) that the workflow was edited in place."""
+        self._plan = None
+        for watcher in list(self._watchers):
+            watcher(self)
+
+    # -- editing (conv3n_jupyter.editing) ------------------------------------------------
+    def add(
+        self,
+        node_id: str,
+        type: str,
+        config: dict[str, Any] | None = None,
+        *,
+        after: str | list[str] | None = None,
+        port: str | None = None,
+        **keys: Any,
+    ) -> Node:
+        """Add a node (validated with the whole workflow; on error nothing changes).
+
+        >>> wf.add("shout", "std/transform", {"operation": "set", "fields": {"x": 1}}, after="fetch")
+        """
+        from .editing import add
+
+        return add(self, node_id, type, config, after=after, port=port, **keys)
+
+    def remove(self, node_id: str) -> None:
+        """Remove a node with its edges and every reference the format keeps to it."""
+        from .editing import remove
+
+        remove(self, node_id)
+
+    def connect(
+        self, source: str, target: str, *, port: str | None = None, target_port: str | None = None
+    ) -> None:
+        """Add an edge ``source → target`` (from ``port`` if given); a cycle is refused."""
+        from .editing import connect
+
+        connect(self, source, target, port=port, target_port=target_port)
+
+    def disconnect(self, source: str, target: str, *, port: str | None = None) -> int:
+        """Remove the edges ``source → target`` (only from ``port`` if given); returns how many."""
+        from .editing import disconnect
+
+        return disconnect(self, source, target, port=port)
+
+    def configure(self, node_id: str, config: dict[str, Any] | None = None, **keys: Any) -> Node:
+        """Replace a node's ``config`` and/or set its other keys (``timeout``, ``retry``...)."""
+        from .editing import configure
+
+        return configure(self, node_id, config, **keys)
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the workflow back to its file (or ``path``), keeping the file's formatting."""
+        from .editing import save
+
+        return save(self, path)
+
+    # -- notebook faces (conv3n_jupyter.jupyter; imported only when used) -------------------
+    def run(self, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Start a run in the running event loop; ``await`` it for the finished :class:`Run`.
+
+            >>> run = await wf.run(params={"repo": "python/cpython"})
+            >>> run["fetch"].output
+
+        Displayed graphs of this workflow animate while it runs. Keyword arguments: ``pins``,
+        ``use_pins`` (default: the session's pins), ``start_from``, ``trigger``, ``timeout``.
+        """
+        from .jupyter.run import start_run
+
+        return start_run(self, params, **kwargs)
+
+    def debug(
+        self,
+        params: dict[str, Any] | None = None,
+        *,
+        breakpoints: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Start a debug run: graph, inspector and controls; pauses at ``breakpoints``.
+
+        >>> dbg = wf.debug(breakpoints=["transform"])   # display dbg to get the controls
+        >>> await dbg.paused()                            # or click Continue/Step
+        """
+        from .jupyter.debugger import Debugger
+
+        return Debugger(self, params, breakpoints=breakpoints, **kwargs)
+
+    def graph(self, **kwargs: Any) -> Any:
+        """A live graph widget of this workflow (what displaying the workflow shows)."""
+        from .jupyter.graph import GraphView
+
+        return GraphView(self, **kwargs)
+
+    def to_notebook(self, path: str | Path | None = None) -> Any:
+        """The workflow as a notebook (one cell per ``custom/code`` node); written if ``path``."""
+        from .jupyter.notebook import to_notebook
+
+        return to_notebook(self, path)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        try:
+            view = self.graph()
+        except ImportError:
+            return {"text/plain": repr(self)}
+        bundle: dict[str, Any] = view._repr_mimebundle_(include=include, exclude=exclude)
+        return bundle
 
 
 # -- loading ------------------------------------------------------------------------------

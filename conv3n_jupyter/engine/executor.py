@@ -273,7 +273,8 @@ class Execution:
         self._done: asyncio.Future[None] | None = None
         self._sub_cache: dict[int, Workflow] = {}
         blocks, nodes = self.plan.blocks, workflow.nodes
-        eager_ok = debugger is None
+        # A debugger that never pauses (a recorder) keeps the synchronous start of data blocks.
+        eager_ok = debugger is None or not getattr(debugger, "pauses", True)
         self._eager = {
             nid: eager_ok and blocks[nid].eager and nodes[nid].timeout is None for nid in nodes
         }

@@ -1,0 +1,474 @@
+"""Debug runs: breakpoints, Continue / Step / Step over branch / Abort, edits at a pause.
+
+    >>> dbg = wf.debug(breakpoints=["transform"])   # display it: graph, inspector, controls
+    >>> node = await dbg.paused()                    # the NodeRun it stopped at
+    >>> dbg.edit_input({"rows": []}); dbg.step()
+    >>> run = await dbg                              # the finished Run
+
+All-stop semantics: while the run is paused, every other node that is about to start (or has
+just finished, for ``after`` breakpoints) waits too, so what the graph shows holds still. The
+run lives on the kernel's event loop: a paused run does not block the notebook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from ..errors import Conv3nError
+from .graph import GraphView
+from .run import NodeRun, Run
+from .session import PHASES, session_of
+
+if TYPE_CHECKING:
+    from ..model import Workflow
+
+MODES = ("run", "step", "step_over")
+
+
+@dataclass
+class _Pause:
+    node_id: str
+    phase: str
+    ctx: Any
+    result: dict[str, Any] | None
+    future: asyncio.Future[None] = field(repr=False)
+
+
+class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
+    """A debug run of a workflow with its graph, inspector and controls."""
+
+    def __init__(
+        self,
+        wf: Workflow,
+        params: Mapping[str, Any] | None = None,
+        *,
+        breakpoints: Any = None,
+        start: bool = True,
+        **run_kwargs: Any,
+    ) -> None:
+        self.workflow = wf
+        self.session = session_of(wf)
+        self.params = dict(params or {})
+        self._run_kwargs = run_kwargs
+        for nid, phase in _normalise(breakpoints).items():
+            self.session.set_breakpoint(nid, phase)
+        self.mode = "run"
+        self._skip: set[str] = set()
+        self._current: _Pause | None = None
+        self._queue: deque[_Pause] = deque()
+        self._waiters: list[asyncio.Future[NodeRun | None]] = []
+        self.message = ""
+        self.run = self._new_run(start_from=run_kwargs.pop("start_from", None))
+        self._build_ui()
+        if start:
+            self.start()
+
+    # -- runs ---------------------------------------------------------------------------
+    def _new_run(self, start_from: str | None = None) -> Run:
+        return Run(
+            self.workflow, self.params, debugger=self, start_from=start_from, **self._run_kwargs
+        )
+
+    def start(self) -> Debugger:
+        """Start the run on the running event loop (done at creation when a loop runs)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self
+        if self.run.task is None:
+            self.run.start()
+            assert self.run.task is not None
+            self.run.task.add_done_callback(lambda _t: self._finished())
+        return self
+
+    def restart(self, *, start_from: str | None = None) -> Run:
+        """A new debug run (from ``start_from``, reusing the last results upstream of it)."""
+        if self.run.task is not None and not self.run.task.done():
+            raise Conv3nError("the current debug run is still going: continue or abort it first")
+        self.mode = "run"
+        self._skip = set()
+        self.run = self._new_run(start_from=start_from)
+        self.graph.run = self.run
+        self.start()
+        self._refresh()
+        return self.run
+
+    def __await__(self) -> Generator[Any, None, Run]:
+        return self.run.__await__()
+
+    # -- the engine's hooks -------------------------------------------------------------
+    def _should_pause(self, nid: str, phase: str) -> bool:
+        if self.session.breakpoints.get(nid) == phase:
+            return True
+        if phase == "before" and self.mode == "step":
+            return True
+        return phase == "before" and self.mode == "step_over" and nid not in self._skip
+
+    def _holds(self, nid: str, phase: str) -> bool:
+        if self._should_pause(nid, phase):
+            return True
+        # All-stop: while paused, other nodes wait too, except the branch being stepped over.
+        return self._current is not None and not (self.mode == "step_over" and nid in self._skip)
+
+    async def before_node(self, execution: Any, node: Any, ctx: Any) -> None:
+        if self._holds(node.id, "before"):
+            await self._hold(node.id, "before", ctx, None)
+
+    async def after_node(self, execution: Any, node: Any, ctx: Any, result: dict[str, Any]) -> None:
+        if self._holds(node.id, "after"):
+            await self._hold(node.id, "after", ctx, result)
+
+    async def _hold(self, nid: str, phase: str, ctx: Any, result: dict[str, Any] | None) -> None:
+        rec = _Pause(nid, phase, ctx, result, asyncio.get_running_loop().create_future())
+        if self._current is None:
+            self._activate(rec)
+        else:
+            self._queue.append(rec)
+        await rec.future
+
+    def _activate(self, rec: _Pause) -> None:
+        self._current = rec
+        self.run.paused_at = rec.node_id
+        nr = self.run.nodes[rec.node_id]
+        nr.status = "paused" if rec.phase == "before" else nr.status
+        if rec.phase == "after" and rec.result is not None:
+            nr.output = rec.result.get("data")
+            nr.port = rec.result.get("port")
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(nr)
+        self._waiters.clear()
+        self.graph.select(rec.node_id)
+        self._refresh()
+
+    def _finished(self) -> None:
+        for rec in [self._current, *self._queue]:
+            if rec is not None and not rec.future.done():
+                rec.future.cancel()
+        self._current = None
+        self._queue.clear()
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+        self._refresh()
+
+    # -- controls -----------------------------------------------------------------------
+    @property
+    def paused_at(self) -> NodeRun | None:
+        """The node the run is paused at, or None."""
+        return None if self._current is None else self.run.nodes[self._current.node_id]
+
+    @property
+    def phase(self) -> str | None:
+        """``before`` or ``after``: where in the paused node's run the pause is."""
+        return None if self._current is None else self._current.phase
+
+    async def paused(self, timeout: float | None = 30.0) -> NodeRun | None:
+        """Wait for the next pause; returns its node, or None when the run ended instead."""
+        if self._current is not None:
+            return self.run.nodes[self._current.node_id]
+        if self.run.task is not None and self.run.task.done():
+            return None
+        if self.run.task is None:
+            self.start()
+        waiter: asyncio.Future[NodeRun | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return await asyncio.wait_for(waiter, timeout)
+
+    def continue_(self) -> None:
+        """Run on to the next breakpoint."""
+        self._resume("run")
+
+    def step(self) -> None:
+        """Let the paused node go and pause before the next node that starts."""
+        self._resume("step")
+
+    def step_over(self) -> None:
+        """Run the paused node and its whole downstream branch; pause at the next node outside it
+        (breakpoints inside the branch still stop)."""
+        self._resume("step_over")
+
+    def abort(self) -> None:
+        """Stop the run: running and waiting nodes are cancelled."""
+        self.run.cancel()
+        self._finished_soon()
+
+    def _finished_soon(self) -> None:
+        for rec in [self._current, *self._queue]:
+            if rec is not None and not rec.future.done():
+                rec.future.cancel()
+        self._current = None
+        self._queue.clear()
+        self.run.paused_at = None
+
+    def _resume(self, mode: str) -> None:
+        cur = self._current
+        if cur is None:
+            raise Conv3nError("the debug run is not paused")
+        self.mode = mode
+        if mode == "step_over":
+            self._skip = {cur.node_id} | self.workflow.downstream(cur.node_id)
+        self._current = None
+        self.run.paused_at = None
+        nr = self.run.nodes[cur.node_id]
+        if nr.status == "paused":
+            nr.status = "running"
+        cur.future.set_result(None)
+        while self._queue:
+            rec = self._queue.popleft()
+            if rec.future.done():
+                continue
+            if self._should_pause(rec.node_id, rec.phase):
+                self._activate(rec)
+                return
+            rec.future.set_result(None)
+        self._refresh()
+
+    # -- edits at a pause -----------------------------------------------------------------
+    def _paused_rec(self, nid: str | None, phase: str) -> _Pause:
+        cur = self._current
+        if cur is None:
+            raise Conv3nError("the debug run is not paused: edits apply to the paused node")
+        if nid is not None and nid != cur.node_id:
+            raise Conv3nError(f"the run is paused at {cur.node_id!r}, not {nid!r}")
+        if cur.phase != phase:
+            what = "input and config" if phase == "before" else "output"
+            raise Conv3nError(f"a node's {what} can be edited only at a pause {phase} it runs")
+        return cur
+
+    def edit_input(self, value: Any, node_id: str | None = None) -> None:
+        """Replace the paused node's input (its config expressions are resolved again)."""
+        cur = self._paused_rec(node_id, "before")
+        ctx = cur.ctx
+        old_input, old_scope = ctx.input, ctx._scope
+        ctx.input, ctx._scope = value, None
+        try:
+            ctx.config = ctx.resolve_config()
+        except Exception:
+            ctx.input, ctx._scope = old_input, old_scope
+            raise
+        nr = self.run.nodes[cur.node_id]
+        nr.input, nr.resolved_config = value, ctx.config
+        self._refresh()
+
+    def edit_config(
+        self, config: dict[str, Any], node_id: str | None = None, *, save: bool = False
+    ) -> None:
+        """Run the paused node with this (raw) config; ``save=True`` also edits the workflow."""
+        from ..model import parse
+
+        cur = self._paused_rec(node_id, "before")
+        if not isinstance(config, dict):
+            raise Conv3nError(
+                f"node {cur.node_id!r}: config must be a JSON object, not {type(config).__name__}"
+            )
+        data = self.workflow.to_dict()
+        nodes = data["nodes"]
+        entry = (
+            next(n for n in nodes if n["id"] == cur.node_id)
+            if isinstance(nodes, list)
+            else nodes[cur.node_id]
+        )
+        entry["config"] = config
+        new_node = parse(data, self.workflow.source).nodes[cur.node_id]  # validates the config
+        ctx = cur.ctx
+        old_node, old_scope = ctx.node, ctx._scope
+        ctx.node, ctx._scope = new_node, None
+        try:
+            ctx.config = ctx.resolve_config()
+        except Exception:
+            ctx.node, ctx._scope = old_node, old_scope
+            raise
+        nr = self.run.nodes[cur.node_id]
+        nr.config, nr.resolved_config = config, ctx.config
+        if save:
+            self.workflow.configure(cur.node_id, config)
+        self._refresh()
+
+    def edit_output(self, value: Any, node_id: str | None = None) -> None:
+        """At an ``after`` pause: replace what the node passes downstream."""
+        cur = self._paused_rec(node_id, "after")
+        assert cur.result is not None
+        cur.result["data"] = value
+        self.run.nodes[cur.node_id].output = value
+        self._refresh()
+
+    def toggle_breakpoint(self, node_id: str, phase: str = "before") -> str | None:
+        """Set a breakpoint, or clear it if the node already has one; returns the new phase."""
+        new = None if self.session.breakpoints.get(node_id) == phase else phase
+        self.session.set_breakpoint(node_id, new)
+        self._refresh()
+        return new
+
+    # -- UI ------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        from .inspector import Inspector
+
+        def button(desc: str, icon: str, tip: str, action: Any, style: str = "") -> widgets.Button:
+            b = widgets.Button(description=desc, icon=icon, tooltip=tip, button_style=style)
+            b.layout.width = "auto"
+            b.on_click(lambda _b: self._ui(action))
+            return b
+
+        self.buttons = {
+            "continue": button(
+                "Continue", "play", "Run to the next breakpoint", self.continue_, "success"
+            ),
+            "step": button("Step", "step-forward", "Run the next node, then pause", self.step),
+            "step_over": button(
+                "Step over branch",
+                "forward",
+                "Run this node's branch without pausing",
+                self.step_over,
+            ),
+            "abort": button("Abort", "stop", "Cancel the run", self.abort, "danger"),
+            "restart": button("Run again", "refresh", "Start a new debug run", self.restart),
+        }
+        self.break_mode = widgets.ToggleButton(
+            description="Click sets breakpoint",
+            icon="circle",
+            value=False,
+            tooltip="When on, clicking a node toggles a breakpoint before it",
+        )
+        self.break_mode.layout.width = "auto"
+        self.status = widgets.HTML()
+        self.graph = GraphView(self.workflow, run=self.run)
+        self.graph.on_select(self._on_select)
+        self.graph.on_flush(self._on_flush)
+        self.inspector = Inspector()
+        self.inspector.on_action = self._on_action
+        self.inspector.on_edit = self._on_edit
+        self.graph.layout.flex = "3 1 0%"
+        self.inspector.layout.flex = "2 1 0%"
+        self.inspector.layout.min_width = "320px"
+        controls = widgets.HBox([*self.buttons.values(), self.break_mode, self.status])
+        controls.layout.flex_flow = "row wrap"
+        super().__init__([controls, widgets.HBox([self.graph, self.inspector])])
+        self.add_class("c3-debugger")
+        self._shown: tuple[Any, ...] | None = None
+        self._refresh()
+
+    def _ui(self, action: Any) -> None:
+        try:
+            action()
+            self.message = ""
+        except Conv3nError as exc:
+            self.message = str(exc)
+        self._refresh()
+
+    def _on_select(self, node_id: str) -> None:
+        if self.break_mode.value:
+            self.toggle_breakpoint(node_id, "before")
+        self._show(force=True)
+
+    def _on_flush(self) -> None:
+        self._show()
+        self._update_controls()
+
+    def _on_action(self, action: str, node_id: str) -> None:
+        try:
+            if action == "pin":
+                self.run.pin(node_id)
+            elif action == "unpin":
+                self.session.unpin(node_id)
+            elif action == "run_from":
+                self.restart(start_from=node_id)
+            elif action in ("break_before", "break_after"):
+                self.session.set_breakpoint(node_id, action.split("_")[1])
+            elif action == "clear_break":
+                self.session.set_breakpoint(node_id, None)
+            self.message = ""
+        except Conv3nError as exc:
+            self.message = str(exc)
+        self._refresh()
+
+    def _on_edit(self, node_id: str, kind: str, value: Any) -> None:
+        if kind == "input":
+            self.edit_input(value, node_id)
+        elif kind == "config":
+            self.edit_config(value, node_id)
+        elif kind == "output":
+            self.edit_output(value, node_id)
+
+    def _refresh(self) -> None:
+        if not hasattr(self, "graph"):
+            return
+        self.graph.paused = None if self._current is None else self._current.node_id
+        self.graph.schedule()
+        self._show(force=True)
+        self._update_controls()
+
+    def _update_controls(self) -> None:
+        paused = self._current is not None
+        running = self.run.task is not None and not self.run.task.done()
+        for key in ("continue", "step", "step_over"):
+            self.buttons[key].disabled = not paused
+        self.buttons["abort"].disabled = not running
+        self.buttons["restart"].disabled = running
+        if paused:
+            assert self._current is not None
+            state = f"paused {self._current.phase} <b>{_esc(self._current.node_id)}</b>"
+        elif running:
+            state = "running…"
+        else:
+            state = f"run {_esc(self.run.status)}"
+        msg = f' · <span style="color:#c62828">{_esc(self.message)}</span>' if self.message else ""
+        self.status.value = f'<span style="font-size:13px">{state}{msg}</span>'
+
+    def _show(self, force: bool = False) -> None:
+        nid = self.graph.selected
+        if nid is None or nid not in self.run.nodes:
+            return
+        nr = self.run.nodes[nid]
+        paused = self._current is not None and self._current.node_id == nid
+        key = (
+            nid,
+            nr.status,
+            nr.attempts,
+            len(nr.logs),
+            nr.port,
+            paused,
+            self.session.breakpoints.get(nid),
+            nid in self.session.all_pins(),
+        )
+        if not force and key == self._shown:
+            return
+        self._shown = key
+        self.inspector.show(
+            nr,
+            pinned=nid in self.session.all_pins(),
+            breakpoint=self.session.breakpoints.get(nid),
+            paused=paused and self._current is not None and self._current.phase == "before",
+        )
+
+    def __repr__(self) -> str:
+        where = f" paused {self.phase} {self._current.node_id}" if self._current else ""
+        return f"<Debugger {self.workflow.name!r} {self.run.status}{where}>"
+
+
+def _normalise(breakpoints: Any) -> dict[str, str]:
+    if breakpoints is None:
+        return {}
+    if isinstance(breakpoints, str):
+        return {breakpoints: "before"}
+    if isinstance(breakpoints, Mapping):
+        out = {}
+        for nid, phase in breakpoints.items():
+            if phase not in PHASES:
+                raise Conv3nError(
+                    f"breakpoint on {nid!r}: phase must be 'before' or 'after', not {phase!r}"
+                )
+            out[str(nid)] = str(phase)
+        return out
+    return {str(nid): "before" for nid in breakpoints}
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,157 @@
+"""The live graph widget: elements, positions, batched status updates, clicks, edits."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from conv3n_jupyter.jupyter import _style
+from conv3n_jupyter.jupyter._layout import layered_positions
+from conv3n_jupyter.jupyter.graph import GraphView
+from conv3n_jupyter.model import Workflow, load, parse
+
+from .conftest import chain
+
+
+def _rules_for(view: GraphView, node_id: str) -> list[dict[str, Any]]:
+    sel = _style.selector([node_id])
+    return [
+        r for r in view.cyto.cytoscape_style if sel in [s.strip() for s in r["selector"].split(",")]
+    ]
+
+
+def test_elements_mirror_the_workflow(diamond_wf: Workflow) -> None:
+    """Every node and edge becomes a cytoscape element with its type and an icon."""
+    view = GraphView(diamond_wf)
+    ids = [n.data["id"] for n in view.cyto.graph.nodes]
+    assert ids == ["start", "left", "right", "join"]
+    assert all(
+        n.data["icon"].startswith("data:image/svg+xml;base64,") for n in view.cyto.graph.nodes
+    )
+    pairs = {(e.data["source"], e.data["target"]) for e in view.cyto.graph.edges}
+    assert pairs == {("start", "left"), ("start", "right"), ("left", "join"), ("right", "join")}
+    assert view.cyto.cytoscape_layout["name"] == "preset"
+
+
+def test_port_edges_are_labelled() -> None:
+    """Edges leaving a non-default port carry the port name as their label."""
+    wf = load("templates/order_router.conv3n.json")
+    view = GraphView(wf)
+    labels = {(e.data["source"], e.data["target"]): e.data["label"] for e in view.cyto.graph.edges}
+    assert "vip" in labels.values()
+
+
+def test_layered_layout_ranks_left_to_right(diamond_wf: Workflow) -> None:
+    """Each node sits right of its upstream; siblings share a column at different heights."""
+    pos = layered_positions(diamond_wf)
+    assert pos["start"]["x"] < pos["left"]["x"] == pos["right"]["x"] < pos["join"]["x"]
+    assert pos["left"]["y"] != pos["right"]["y"]
+
+
+def test_layout_keeps_positions_from_the_file() -> None:
+    """A node with a position in the file is drawn there."""
+    data = {
+        "conv3n": "1",
+        "name": "p",
+        "nodes": {"a": {"type": "std/noop", "position": {"x": 7, "y": 9}}},
+    }
+    assert layered_positions(parse(data)) == {"a": {"x": 7.0, "y": 9.0}}
+
+
+def test_layout_of_500_nodes_is_fast() -> None:
+    """Laying out a 500-node chain takes well under 50 ms."""
+    wf = parse(chain(500))
+    t0 = time.perf_counter()
+    pos = layered_positions(wf)
+    assert time.perf_counter() - t0 < 0.05
+    assert len(pos) == 500 and pos["n499"]["x"] > pos["n0"]["x"]
+
+
+async def test_run_colours_nodes_through_the_stylesheet(diamond_wf: Workflow) -> None:
+    """After a run each node's rule carries its status colour and a timing label."""
+    view = GraphView(diamond_wf)
+    run = await diamond_wf.run()
+    assert run.status == "success"
+    rules = _rules_for(view, "join")
+    assert any(r["style"].get("background-color") == _style.COLORS["success"] for r in rules)
+    assert any(" ms" in r["style"].get("label", "") for r in rules)
+    assert "4/4 done" in view.caption.value
+
+
+async def test_status_updates_are_batched_not_per_node() -> None:
+    """A 200-node run changes no element widget and sends at most ~20 stylesheets a second."""
+    wf = parse(chain(200, delay="300ms"))
+    view = GraphView(wf)
+    element_changes: list[str] = []
+    for el in [*view.cyto.graph.nodes, *view.cyto.graph.edges]:
+        el.observe(lambda ch: element_changes.append(ch["name"]), names=["classes", "data"])
+    styles: list[float] = []
+    view.cyto.observe(lambda _ch: styles.append(time.monotonic()), names=["cytoscape_style"])
+    t0 = time.monotonic()
+    run = await wf.run()
+    elapsed = time.monotonic() - t0
+    assert run.status == "success" and run.events > 400
+    assert element_changes == []
+    assert 1 <= len(styles) <= elapsed * 20 + 3
+    gaps = [b - a for a, b in itertools.pairwise(styles[:-1])]  # the final flush is immediate
+    assert all(g >= 0.045 for g in gaps), gaps
+    final = _rules_for(view, "wait")
+    assert any(r["style"].get("background-color") == _style.COLORS["success"] for r in final)
+
+
+async def test_unchanged_state_sends_nothing(diamond_wf: Workflow) -> None:
+    """Flushing twice without a change sends one stylesheet."""
+    view = GraphView(diamond_wf)
+    before = view.flushes
+    view.flush()
+    view.flush()
+    assert view.flushes == before
+
+
+def test_click_selects_and_calls_back(diamond_wf: Workflow) -> None:
+    """A click message from the frontend selects the node and calls on_select callbacks."""
+    view = GraphView(diamond_wf)
+    seen: list[str] = []
+    view.on_select(seen.append)
+    view.cyto._handle_interaction(
+        view.cyto, {"event": "click", "widget": "node", "data": {"data": {"id": "left"}}}, []
+    )
+    assert seen == ["left"] and view.selected == "left"
+    view.cyto._handle_interaction(
+        view.cyto, {"event": "click", "widget": "node", "data": {"data": {"id": "ghost"}}}, []
+    )
+    assert seen == ["left"]
+
+
+def test_edit_rebuilds_the_graph(diamond_wf: Workflow) -> None:
+    """Adding a node to the workflow shows it in every live view."""
+    view = GraphView(diamond_wf)
+    diamond_wf.add("tail", "std/noop", after="join")
+    assert "tail" in [n.data["id"] for n in view.cyto.graph.nodes]
+    assert ("join", "tail") in {(e.data["source"], e.data["target"]) for e in view.cyto.graph.edges}
+
+
+def test_pins_breakpoints_and_stale_marks_show(diamond_wf: Workflow) -> None:
+    """Pinned, breakpoint and stale nodes get their own rules."""
+    from conv3n_jupyter.jupyter.session import session_of
+
+    view = GraphView(diamond_wf)
+    session = session_of(diamond_wf)
+    session.pin("left", {"l": 1})
+    session.set_breakpoint("join", "after")
+    view.flush()
+    assert any(r["style"].get("border-style") == "double" for r in _rules_for(view, "left"))
+    assert any(r["style"].get("border-style") == "dotted" for r in _rules_for(view, "join"))
+    assert any("break after" in r["style"].get("label", "") for r in _rules_for(view, "join"))
+
+
+def test_selector_escapes_odd_ids() -> None:
+    """Ids with dashes are escaped for cytoscape's selector grammar."""
+    assert _style.selector(["fetch-data", "a_b"]) == "#fetch\\-data, #a_b"
+
+
+def test_workflow_displays_as_the_graph(diamond_wf: Workflow) -> None:
+    """A workflow's rich display is the graph widget."""
+    bundle = diamond_wf._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
