@@ -339,10 +339,12 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         )
         self.break_mode.layout.width = "auto"
         self.status = widgets.HTML()
+        self.status.add_class("c3-status")
         self.graph = GraphView(self.workflow, run=self.run)
         self.graph.on_select(self._on_select)
         self.graph.on_flush(self._on_flush)
         self.inspector = Inspector()
+        self.inspector.add_class("c3-inspector")
         self.inspector.on_action = self._on_action
         self.inspector.on_edit = self._on_edit
         self.graph.layout.flex = "3 1 0%"
