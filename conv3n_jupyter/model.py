@@ -358,6 +358,18 @@ class Workflow:
         return save(self, path)
 
     # -- notebook faces (conv3n_jupyter.jupyter; imported only when used) -------------------
+    def pin(self, node_id: str, data: Any = None, *, port: str = "default") -> None:
+        """Pin a node's output for the next notebook runs (the node is not run; ``data`` flows on)."""
+        from .jupyter.session import session_of
+
+        session_of(self).pin(node_id, data, port=port)
+
+    def unpin(self, node_id: str) -> None:
+        """Drop a notebook pin: the next runs execute the node again."""
+        from .jupyter.session import session_of
+
+        session_of(self).unpin(node_id)
+
     def run(self, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Start a run in the running event loop; ``await`` it for the finished :class:`Run`.
 
@@ -405,6 +417,7 @@ class Workflow:
         except ImportError:
             return {"text/plain": repr(self)}
         bundle: dict[str, Any] = view._repr_mimebundle_(include=include, exclude=exclude)
+        bundle["text/plain"] = repr(self)
         return bundle
 
 

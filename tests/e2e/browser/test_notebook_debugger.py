@@ -38,7 +38,9 @@ PAUSED_RGB = "rgb(251,140,0)"
 def _notebook(path: Path, *cells: str) -> Path:
     nb = new_notebook(
         cells=[new_code_cell(c) for c in cells],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
     )
     nbformat.write(nb, str(path))
     return path
@@ -101,9 +103,11 @@ def _wait_inspector(page: Page, text: str, timeout: float = 20) -> None:
 
 
 def _button(page: Page, name: str) -> Any:
-    return page.locator(".c3-debugger button", has_text=name).filter(
-        has_not_text="branch" if name == "Step" else "\u0000"
-    ).first
+    return (
+        page.locator(".c3-debugger button", has_text=name)
+        .filter(has_not_text="branch" if name == "Step" else "\u0000")
+        .first
+    )
 
 
 def test_debug_session_in_lab(lab_server: LabServer, page: Page, page_log: PageLog) -> None:
@@ -125,7 +129,14 @@ def test_debug_session_in_lab(lab_server: LabServer, page: Page, page_log: PageL
     wait_until(
         lambda: not cy_graphs(page)[0].outside() or None, timeout=20, what="the graph fitted"
     )
-    assert {n.id for n in graph.nodes} == {"normalize", "route", "reject", "priority", "standard", "ticket"}
+    assert {n.id for n in graph.nodes} == {
+        "normalize",
+        "route",
+        "reject",
+        "priority",
+        "standard",
+        "ticket",
+    }
     assert ("route", "priority") in _edges(page)
 
     _wait_status(page, "paused before route")
@@ -160,7 +171,9 @@ def test_debug_session_in_lab(lab_server: LabServer, page: Page, page_log: PageL
     page_log.assert_clean()
 
 
-def test_large_run_reaches_the_screen_batched(lab_server: LabServer, page: Page, page_log: PageLog) -> None:
+def test_large_run_reaches_the_screen_batched(
+    lab_server: LabServer, page: Page, page_log: PageLog
+) -> None:
     """A 200-node run ends with every node green on screen, through at most ~20 updates a second."""
     _notebook(
         lab_server.root / "big.ipynb",
