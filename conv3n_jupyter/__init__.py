@@ -29,6 +29,7 @@ __all__ = [
     "load_ipython_extension",
     "run",
     "run_sync",
+    "unload_ipython_extension",
 ]
 
 _LAZY = {
@@ -39,6 +40,7 @@ _LAZY = {
     "run_sync": "conv3n_jupyter._sync",
     "from_notebook": "conv3n_jupyter.jupyter.notebook",
     "load_ipython_extension": "conv3n_jupyter.jupyter.magics",
+    "unload_ipython_extension": "conv3n_jupyter.jupyter.magics",
     "Conv3nError": "conv3n_jupyter.errors",
     "BlockError": "conv3n_jupyter.errors",
     "ExpressionError": "conv3n_jupyter.errors",

@@ -229,3 +229,43 @@ def test_inspector_in_voila(
     _wait_inspector(page, "priority")
     screenshot(page, "voila-debugger")
     page_log.assert_clean()
+
+
+SALES = REPO / "notebooks" / "sales_analysis.ipynb"
+SALES_EDGES = {
+    ("cell_2", "cell_4"),
+    ("cell_3", "cell_4"),
+    ("cell_4", "cell_5"),
+    ("cell_1", "cell_6"),
+    ("cell_4", "cell_6"),
+    ("cell_5", "cell_6"),
+}
+
+
+def test_from_notebook_graph_in_lab(lab_server: LabServer, page: Page, page_log: PageLog) -> None:
+    """A 6-cell notebook becomes a graph with exactly its data dependencies; its run's data
+    shows in the inspector."""
+    shutil.copy(SALES, lab_server.root / "sales_analysis.ipynb")
+    _notebook(
+        lab_server.root / "derive.ipynb",
+        "import conv3n_jupyter as c3\nflow = c3.from_notebook('sales_analysis.ipynb')\n"
+        "dbg = flow.debug()\ndbg",
+    )
+    open_notebook(page, lab_server.url, lab_server.token, "derive.ipynb")
+    run_all_cells(page)
+    wait_until(
+        lambda: next((g for g in cy_graphs(page) if len(g.nodes) == 6), None),
+        timeout=30,
+        what="the derived 6-node graph",
+    )
+    assert _edges(page) == SALES_EDGES
+    _wait_status(page, "run success", timeout=30)
+    wait_until(lambda: not cy_graphs(page)[0].outside() or None, timeout=20, what="fitted graph")
+    click_node(page, "cell_6")
+    _wait_inspector(page, "summary")
+    search = page.locator(".c3-inspector input[type=text]").first
+    search.fill("mean")
+    search.press("Enter")  # the search opens the branches that match
+    _wait_inspector(page, "193.5")
+    screenshot(page, "lab-from-notebook")
+    page_log.assert_clean()
