@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from typing import Any
 
 from .errors import Problem, WorkflowValidationError
@@ -567,10 +568,44 @@ def _graph(c: _Checker, wf: Workflow) -> None:
     _expressions(c, wf, blocks, check_refs=not cycle)
 
 
+# Libraries jsonschema imports at its own import time, only to register "format" checkers. The
+# block schemas use "format" as an annotation and no validator here checks formats, but the
+# imports cost: with Jupyter's dependencies installed, rfc3987_syntax alone builds a grammar for
+# seconds. They are hidden while jsonschema is first imported (and visible again afterwards).
+_FORMAT_LIBRARIES = (
+    "fqdn",
+    "idna",
+    "isoduration",
+    "jsonpointer",
+    "rfc3339_validator",
+    "rfc3986_validator",
+    "rfc3987",
+    "rfc3987_syntax",
+    "uri_template",
+    "webcolors",
+)
+
+
+def _import_jsonschema() -> Any:
+    if "jsonschema" not in sys.modules:
+        hidden = [m for m in _FORMAT_LIBRARIES if m not in sys.modules]
+        for name in hidden:
+            sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail
+        try:
+            import jsonschema  # noqa: F401
+        finally:
+            for name in hidden:
+                if sys.modules.get(name, False) is None:
+                    del sys.modules[name]
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator
+
+
 def _schema_problems(
     schema: dict[str, Any], config: dict[str, Any], path: str, nid: str
 ) -> list[Problem]:
-    from jsonschema import Draft202012Validator
+    Draft202012Validator = _import_jsonschema()
 
     validator = _validators.get(id(schema))
     if validator is None:

@@ -337,7 +337,8 @@ def test_indentation_style_is_kept(indent: int | str, tmp_path: Path) -> None:
 
 
 def test_key_order_of_the_file_is_kept_and_new_keys_go_last(tmp_path: Path) -> None:
-    """Keys keep their place in the file (at every depth); new keys are appended, removed ones go."""
+    """Keys keep their place in the file (at every depth); new keys are appended, removed ones
+    go; a new node keeps its own key order (its siblings lend only their layout)."""
     path = tmp_path / "w.conv3n.json"
     text = (
         '{"nodes": {"b": {"depends_on": ["a"], "notes": "x", "type": "std/noop"},\n'
@@ -354,7 +355,7 @@ def test_key_order_of_the_file_is_kept_and_new_keys_go_last(tmp_path: Path) -> N
     assert out == (
         '{"nodes": {"b": {"depends_on": ["a"], "type": "std/noop", "timeout": "1s"},\n'
         '           "a": {"config": {"value": 1}, "type": "std/noop"},\n'
-        '           "c": {"config": {"expression": "true"}, "type": "std/condition"}},\n'
+        '           "c": {"type": "std/condition", "config": {"expression": "true"}}},\n'
         ' "name": "ordered", "x-ui": {"zoom": 2, "pan": [0, 0]},'
         ' "edges": [{"source": "c", "target": "a", "sourceHandle": "true"}]}'
     )

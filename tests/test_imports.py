@@ -63,3 +63,28 @@ def test_package_import_loads_nothing_of_its_own_layers() -> None:
     """``import conv3n_jupyter`` is lazy: the model, engine and CEL are loaded on first use."""
     modules = _modules_after("import conv3n_jupyter")
     assert _forbidden(modules, ("conv3n_jupyter.engine", "conv3n_jupyter.model", "cel")) == []
+
+
+def test_validation_skips_jsonschema_format_libraries() -> None:
+    """Validating a workflow does not import jsonschema's format checkers (rfc3987_syntax
+    alone costs seconds), and those libraries stay importable afterwards."""
+    statement = (
+        "from conv3n_jupyter.model import load\n"
+        "load('templates/hello.conv3n.json')\n"
+        "assert 'rfc3987_syntax' not in sys.modules and 'isoduration' not in sys.modules\n"
+        "import importlib.util\n"
+        "for name in ('idna', 'jsonpointer'):\n"
+        "    assert sys.modules.get(name, 0) is not None, name\n"
+    )
+    modules = _modules_after(statement)
+    assert "jsonschema" in modules
+    assert _forbidden(modules, ("rfc3987_syntax", "isoduration", "arrow")) == []
+
+
+def test_notebook_layer_is_not_imported_by_the_cli_or_model() -> None:
+    """Loading and running a workflow never imports the notebook layer."""
+    modules = _modules_after(
+        "import asyncio\nimport conv3n_jupyter as c3\n"
+        "asyncio.run(c3.run('templates/hello.conv3n.json'))"
+    )
+    assert _forbidden(modules, ("conv3n_jupyter.jupyter", "ipycytoscape", "nbformat")) == []

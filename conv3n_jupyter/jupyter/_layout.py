@@ -7,6 +7,7 @@ independent of which cytoscape layout extensions the frontend happens to bundle.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 X_STEP = 190.0
 Y_STEP = 80.0
+ASPECT = 2.5  # the width:height a wrapped layout aims at (a notebook output is wide)
 
 
 def layered_positions(wf: Workflow) -> dict[str, dict[str, float]]:
@@ -46,12 +48,7 @@ def layered_positions(wf: Workflow) -> dict[str, dict[str, float]]:
             layer.sort(key=key)
         for i, nid in enumerate(layer):
             order[nid] = float(i)
-    tallest = max((len(v) for v in layers.values()), default=1)
-    out: dict[str, dict[str, float]] = {}
-    for r, layer in layers.items():
-        offset = (tallest - len(layer)) * Y_STEP / 2  # centre short layers
-        for i, nid in enumerate(layer):
-            out[nid] = {"x": r * X_STEP, "y": offset + i * Y_STEP}
+    out = _place(layers, len(ids))
     for nid, node in wf.nodes.items():
         pos = node.position
         if (
@@ -60,6 +57,30 @@ def layered_positions(wf: Workflow) -> dict[str, dict[str, float]]:
             and isinstance(pos.get("y"), (int, float))
         ):
             out[nid] = {"x": float(pos["x"]), "y": float(pos["y"])}
+    return out
+
+
+def _place(layers: dict[int, list[str]], total: int) -> dict[str, dict[str, float]]:
+    """Columns of at most ``max_rows`` nodes; a layout far wider than tall (a long chain)
+    wraps its columns into bands, so the graph keeps a screen-like shape and stays readable."""
+    max_rows = max(6, math.ceil(math.sqrt(total / 2)))
+    columns: list[list[str]] = []
+    for r in sorted(layers):
+        layer = layers[r]
+        columns.extend(layer[i : i + max_rows] for i in range(0, len(layer), max_rows))
+    if not columns:
+        return {}
+    height = max(len(c) for c in columns)
+    per_band = len(columns)
+    if len(columns) * X_STEP > ASPECT * height * Y_STEP * 2:
+        per_band = max(1, math.ceil(math.sqrt(ASPECT * len(columns) * height * Y_STEP / X_STEP)))
+    band_height = (height + 1) * Y_STEP
+    out: dict[str, dict[str, float]] = {}
+    for c, column in enumerate(columns):
+        band, col = divmod(c, per_band)
+        offset = (height - len(column)) * Y_STEP / 2  # centre short columns
+        for i, nid in enumerate(column):
+            out[nid] = {"x": col * X_STEP, "y": band * band_height + offset + i * Y_STEP}
     return out
 
 

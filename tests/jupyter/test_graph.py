@@ -11,7 +11,7 @@ from conv3n_jupyter.jupyter._layout import layered_positions
 from conv3n_jupyter.jupyter.graph import GraphView
 from conv3n_jupyter.model import Workflow, load, parse
 
-from .conftest import chain
+from .conftest import chain, fan
 
 
 def _rules_for(view: GraphView, node_id: str) -> list[dict[str, Any]]:
@@ -59,13 +59,30 @@ def test_layout_keeps_positions_from_the_file() -> None:
     assert layered_positions(parse(data)) == {"a": {"x": 7.0, "y": 9.0}}
 
 
-def test_layout_of_500_nodes_is_fast() -> None:
-    """Laying out a 500-node chain takes well under 50 ms."""
+def _bounds(pos: dict[str, dict[str, float]]) -> tuple[float, float]:
+    xs = [p["x"] for p in pos.values()]
+    ys = [p["y"] for p in pos.values()]
+    return max(xs) - min(xs) + 190, max(ys) - min(ys) + 80
+
+
+def test_layout_of_500_nodes_is_fast_and_screen_shaped() -> None:
+    """A 500-node chain is laid out in well under 50 ms, wrapped into bands, no overlaps."""
     wf = parse(chain(500))
     t0 = time.perf_counter()
     pos = layered_positions(wf)
     assert time.perf_counter() - t0 < 0.05
-    assert len(pos) == 500 and pos["n499"]["x"] > pos["n0"]["x"]
+    assert len(pos) == 500 and len({(p["x"], p["y"]) for p in pos.values()}) == 500
+    width, height = _bounds(pos)
+    assert 1 <= width / height <= 5
+
+
+def test_wide_fan_is_split_into_columns() -> None:
+    """200 siblings are not one 16,000-pixel column: the layout stays screen-shaped."""
+    wf = parse(fan(200))
+    pos = layered_positions(wf)
+    width, height = _bounds(pos)
+    assert 0.5 <= width / height <= 5
+    assert pos["start"]["x"] < min(pos[f"d{i}"]["x"] for i in range(200)) < pos["join"]["x"]
 
 
 async def test_run_colours_nodes_through_the_stylesheet(diamond_wf: Workflow) -> None:

@@ -180,7 +180,8 @@ def wait_kernel_idle(page: Page, *, timeout: float = 60) -> None:
 
 def run_all_cells(page: Page, *, timeout: float = 60) -> None:
     """Run every cell through the Run menu and wait until all ran and the kernel is idle."""
-    page.locator(f"{_PANEL} .jp-Notebook .jp-Cell").first.click()
+    # Focus the notebook through a prompt: a cell's middle may be an output that keeps clicks.
+    page.locator(f"{_PANEL} .jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
     if not page.evaluate(_ARM_BUSY_JS, _PANEL):
         raise AssertionError("no notebook with a kernel indicator is open")
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
@@ -294,10 +295,13 @@ def run_new_cell(page: Page, code: str, *, timeout: float = 60) -> None:
     """Append a code cell after the last one, type ``code`` (one line), run it, wait for it."""
     cells = page.locator(f"{_PANEL} .jp-Notebook .jp-Cell")
     index = cells.count()
-    cells.last.click()
+    # The prompt selects the cell in command mode; the middle of a cell may be an output
+    # (a graph canvas) that keeps the click.
+    cells.last.locator(".jp-InputPrompt").click()
     page.keyboard.press("Escape")
     page.keyboard.press("b")
-    cells.nth(index).locator(".cm-content").click()
+    wait_until(lambda: cells.count() > index, timeout=10, what="a new cell")
+    page.keyboard.press("Enter")
     # The editor closes brackets itself; typing the closing one steps over it.
     page.keyboard.type(code)
     page.keyboard.press("Shift+Enter")

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[3]
 ROUTER = REPO / "templates" / "order_router.conv3n.json"
+SHOTS = REPO / "out" / "screenshots"
 SUCCESS_RGB = "rgb(67,160,71)"
 PAUSED_RGB = "rgb(251,140,0)"
 
@@ -148,6 +149,7 @@ def test_debug_session_in_lab(lab_server: LabServer, page: Page, page_log: PageL
     )
     assert _colours(page)["normalize"] == SUCCESS_RGB
     screenshot(page, "lab-debugger-paused")
+    page.locator(".c3-debugger").first.screenshot(path=str(SHOTS / "lab-debugger-widget.png"))
 
     _button(page, "Step").click()
     _wait_status(page, "paused before priority")  # the order is a gold-tier VIP
