@@ -22,6 +22,7 @@ from tests.e2e.browser._lab import (
     cy_graphs,
     open_notebook,
     run_all_cells,
+    run_new_cell,
     screenshot,
     wait_until,
 )
@@ -150,6 +151,14 @@ def test_debug_session_in_lab(lab_server: LabServer, page: Page, page_log: PageL
     assert _colours(page)["normalize"] == SUCCESS_RGB
     screenshot(page, "lab-debugger-paused")
     page.locator(".c3-debugger").first.screenshot(path=str(SHOTS / "lab-debugger-widget.png"))
+
+    # A paused run does not hold the notebook: another cell runs meanwhile.
+    run_new_cell(page, "print('still here', dbg.paused_at.id)")
+    wait_until(
+        lambda: page.get_by_text("still here route").count() > 0,
+        timeout=10,
+        what="a cell to run while the debug run is paused",
+    )
 
     _button(page, "Step").click()
     _wait_status(page, "paused before priority")  # the order is a gold-tier VIP
