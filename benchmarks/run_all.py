@@ -29,6 +29,7 @@ BENCHMARKS = (
     "bench_items",
     "bench_http",
     "bench_code",
+    "bench_notebook_graph",
 )
 README = HERE / "README.md"
 RESULTS = HERE / "results.json"

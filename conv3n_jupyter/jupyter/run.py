@@ -190,7 +190,8 @@ class Run:
         else:
             session.stale -= self._rerun
         for view in list(session.views):
-            view.flush()
+            if view.run is self or (session.last is self and view.run is None):
+                view.flush()
 
     def __await__(self) -> Generator[Any, None, Run]:
         if self.task is None:
@@ -235,8 +236,11 @@ class Run:
                             "message": event.data.get("message"),
                         }
                     )
+        # Only the views showing this run: a view bound to an earlier run has nothing to redraw.
+        latest = self.session.last is self
         for view in self.session.views:
-            view.schedule()
+            if view.run is self or (latest and view.run is None):
+                view.schedule()
 
     def _sync(self, nid: str) -> None:
         r = self.execution.results.get(nid)

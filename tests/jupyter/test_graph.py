@@ -172,3 +172,15 @@ def test_workflow_displays_as_the_graph(diamond_wf: Workflow) -> None:
     """A workflow's rich display is the graph widget."""
     bundle = diamond_wf._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+async def test_views_of_earlier_runs_are_left_alone(diamond_wf: Workflow) -> None:
+    """A graph bound to an earlier run is not redrawn by later runs (re-running a cell many
+    times does not make every run pay for every old output)."""
+    first = await diamond_wf.run()
+    old_view = GraphView(diamond_wf, run=first)
+    live_view = GraphView(diamond_wf)
+    old_flushes, live_flushes = old_view.flushes, live_view.flushes
+    await diamond_wf.run(params={"x": 5})
+    assert old_view.flushes == old_flushes
+    assert live_view.flushes > live_flushes
