@@ -245,6 +245,8 @@ class Execution:
         self.listeners = list(listeners)
         self.id = execution_id or uuid.uuid4().hex
         self.debugger = debugger
+        # A debugger may only watch nodes start (a recorder): then there is nothing to await after.
+        self._after_node = getattr(debugger, "after_node", None)
         self.depth = depth
         self.vars: dict[str, Any] = vars if vars is not None else {}
         self.results: dict[str, dict[str, Any]] = {}
@@ -737,8 +739,8 @@ class Execution:
                 }
             else:
                 result = {"status": SUCCESS, "port": "default", "data": out, "attempts": attempt}
-            if debugger is not None:
-                await debugger.after_node(self, node, ctx, result)
+            if self._after_node is not None:
+                await self._after_node(self, node, ctx, result)
             return result
 
     async def _run_fallback(self, node: Node, failed: dict[str, Any]) -> dict[str, Any]:

@@ -273,10 +273,15 @@ def _detail(nr: NodeRun) -> str:
     if nr.reused:
         return "reused"
     if nr.status == "success":
-        took = f"{nr.duration_ms:,.1f} ms" if nr.duration_ms is not None else ""
-        port = f" → {nr.port}" if nr.port not in (None, "default") else ""
-        tries = f" · {nr.attempts} tries" if nr.attempts > 1 else ""
-        return f"{took}{port}{tries}"
+        # Durations under a millisecond are noise on a node; the inspector has them.
+        took = (
+            f"{nr.duration_ms:,.0f} ms"
+            if nr.duration_ms is not None and nr.duration_ms >= 1
+            else ""
+        )
+        port = f"→ {nr.port}" if nr.port not in (None, "default") else ""
+        tries = f"{nr.attempts} tries" if nr.attempts > 1 else ""
+        return " · ".join(p for p in (took, port, tries) if p)
     if nr.status == "error":
         port = " → error port" if nr.port == "error" else ""
         return f"error{port}"

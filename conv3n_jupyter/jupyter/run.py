@@ -142,7 +142,7 @@ class Run:
         self.duration_ms: float | None = None
         self.result: dict[str, Any] | None = None
         self.events = 0
-        self._hooks = _Hooks(self, debugger)
+        self._hooks = _Recorder(self) if debugger is None else _Hooks(self, debugger)
         self.execution = Execution(
             wf,
             params,
@@ -345,30 +345,38 @@ class Run:
         return bundle
 
 
-class _Hooks:
-    """The engine's debugger hooks: record each node's input and resolved config, then hand
-    over to a real debugger if one is attached. Without one it never pauses, so the engine
-    keeps its fast synchronous start for pure data blocks."""
+class _Recorder:
+    """The engine's debugger hook of a plain run: record each node's input and resolved config.
+    It never pauses, so the engine keeps its fast synchronous start for pure data blocks."""
 
-    def __init__(self, run: Run, debugger: Any) -> None:
-        self.run = run
-        self.debugger = debugger
-        self.pauses = debugger is not None
+    pauses = False
+
+    def __init__(self, run: Run) -> None:
+        self.nodes = run.nodes
 
     async def before_node(self, execution: Any, node: Any, ctx: Any) -> None:
-        nr = self.run.nodes.get(node.id)
+        nr = self.nodes.get(node.id)
         if nr is not None:
             nr.input = ctx.input
             nr.resolved = ctx.config
-        if self.debugger is not None:
-            await self.debugger.before_node(execution, node, ctx)
-            if nr is not None:  # the debugger may have edited them at a pause
-                nr.input = ctx.input
-                nr.resolved = ctx.config
+
+
+class _Hooks(_Recorder):
+    """Record, then hand over to a pausing debugger (which may edit input and config)."""
+
+    pauses = True
+
+    def __init__(self, run: Run, debugger: Any) -> None:
+        super().__init__(run)
+        self.debugger = debugger
+
+    async def before_node(self, execution: Any, node: Any, ctx: Any) -> None:
+        await super().before_node(execution, node, ctx)  # shown while paused
+        await self.debugger.before_node(execution, node, ctx)
+        await super().before_node(execution, node, ctx)  # as edited at the pause
 
     async def after_node(self, execution: Any, node: Any, ctx: Any, result: dict[str, Any]) -> None:
-        if self.debugger is not None:
-            await self.debugger.after_node(execution, node, ctx, result)
+        await self.debugger.after_node(execution, node, ctx, result)
 
 
 def _plain(value: Any) -> Any:
