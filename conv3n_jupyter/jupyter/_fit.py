@@ -11,7 +11,8 @@ and the browser reports each new view once it is displayed, right after ipycytos
 layout. Each increase sends one change back: ``layout.height`` toggled between two spellings
 of the same CSS value, which makes every view run ``cy.resize(); cy.fit()`` (ipycytoscape's
 handler for a width/height change) with no visible change. One message each way per new
-view, whatever the number of nodes.
+view, whatever the number of nodes. (Element events such as ``add`` would fire per node, and
+ipycytoscape 1.3.3's ``on()`` rejects them: it accepts user-input events only.)
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def fit(widget: ipycytoscape.CytoscapeWidget) -> None:
     """Make every displayed view of ``widget`` re-read its size and fit the whole graph.
 
     Sends one message to the frontend; views not rendered yet ignore it (they fit themselves
-    when :func:`install_autofit` is installed).
+    when :func:`install_autofit` is installed). ``widget.layout.height`` then reads back with
+    or without a trailing space (``None`` or ``""`` when unset): the same CSS either way.
+    Widgets sharing that ``Layout`` object are refitted too.
 
     Example::
 
@@ -59,8 +62,10 @@ def install_autofit(widget: ipycytoscape.CytoscapeWidget) -> None:
 
     Call it before ``display(widget)``; views shown earlier are not counted (call :func:`fit`
     for them). Installing twice is harmless. The fit happens when the kernel reads the
-    browser's report, i.e. between cell executions: after ``display()`` in a cell followed
-    by a long-running cell, the graph is fitted once that cell finishes.
+    browser's report, i.e. between cell executions: when ``display()`` is followed by a
+    long-running cell (or, under Run All, by any queued cells) the graph is fitted once they
+    finish. A view rendered while hidden (an unselected tab) fits a zero-size box: call
+    :func:`fit` once it is shown.
 
     Example::
 

@@ -44,7 +44,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         wf: Workflow,
         *,
         run: Run | None = None,
-        height: str = "440px",
+        height: str | None = None,
         max_fps: float = 20.0,
     ) -> None:
         self.workflow = wf
@@ -60,6 +60,8 @@ class GraphView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._last_flush = 0.0
         self._last_style: list[dict[str, Any]] = []
         self.cyto = CytoscapeWidget(
+            # No height by default: ipycytoscape's own 400px, the one size its first layout is
+            # computed for; any other size is fitted once the view exists (install_autofit).
             layout=widgets.Layout(height=height, width="100%"),
             auto_unselectify=False,
             box_selection_enabled=False,

@@ -77,6 +77,37 @@ _SCROLL_TO_GRAPH_JS = f"""(i) => {{
   return Boolean(el);
 }}"""
 
+_FIT_TRACKER_JS = f"""(() => {{
+  if (window.__cyFit) return;
+  const records = new Map();
+  window.__cyFit = records;
+  const tick = () => {{
+    const now = performance.now();
+    for (const el of {_VISIBLE_GRAPHS_JS}) {{
+      const cy = el._cyreg.cy;
+      let record = records.get(el);
+      if ((record && record.fitted !== null) || cy.nodes().length === 0) continue;
+      const w = el.clientWidth, h = el.clientHeight;
+      const outside = cy.nodes().filter((n) => {{
+        const b = n.renderedBoundingBox();
+        return b.x1 < -1 || b.y1 < -1 || b.x2 > w + 1 || b.y2 > h + 1;
+      }}).length;
+      if (!record) {{
+        record = {{first: now, firstOutside: outside, fitted: null}};
+        records.set(el, record);
+      }}
+      if (outside === 0) record.fitted = now;
+    }}
+    requestAnimationFrame(tick);
+  }};
+  requestAnimationFrame(tick);
+}})()"""
+
+_FIT_TIMELINE_JS = f"""() => {_VISIBLE_GRAPHS_JS}
+  .map((el) => window.__cyFit && window.__cyFit.get(el))
+  .map((r) => r ? {{first_ms: r.first, first_outside: r.firstOutside,
+                    fitted_ms: r.fitted}} : null)"""
+
 
 @dataclass(frozen=True)
 class NodeBox:
@@ -121,6 +152,18 @@ class CyGraph:
             or n.x2 > w + tolerance
             or n.y2 > h + tolerance
         ]
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """When a graph first drew nodes, how many lay outside then, and when all were inside.
+
+    Times are the page's ``performance.now()`` in ms, sampled once per animation frame.
+    """
+
+    first_ms: float
+    first_outside: int
+    fitted_ms: float | None
 
 
 def wait_until(
@@ -202,6 +245,36 @@ def run_all_cells(page: Page, *, timeout: float = 60) -> None:
     wait_until(all_ran, timeout=timeout, what="all cells to run")
 
 
+def run_new_cell(page: Page, code: str, *, timeout: float = 60) -> None:
+    """Append a code cell after the last one, type ``code`` (one line), run it, wait for it."""
+    cells = page.locator(f"{_PANEL} .jp-Notebook .jp-Cell")
+    count = cells.count()
+    # The new cell is the last code cell: its prompt's index among code cells.
+    index = page.locator(f"{_PANEL} .jp-Notebook .jp-CodeCell").count()
+    # The prompt selects the cell in command mode; the middle of a cell may be an output
+    # (a graph canvas) that keeps the click.
+    cells.last.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    wait_until(lambda: cells.count() > count, timeout=10, what="a new cell")
+    page.keyboard.press("Enter")
+    # The editor closes brackets itself; typing the closing one steps over it.
+    page.keyboard.type(code)
+    page.keyboard.press("Shift+Enter")
+
+    def ran() -> bool:
+        state = _kernel_state(page)
+        prompts = state["prompts"] if state else []
+        return bool(
+            state
+            and state["status"] == "idle"
+            and len(prompts) > index
+            and prompts[index][1:-2].isdigit()
+        )
+
+    wait_until(ran, timeout=timeout, what=f"the new cell {code!r} to run")
+
+
 def cy_graphs(page: Page) -> list[CyGraph]:
     """Every visible cytoscape graph on the page, in document order."""
     raw: list[dict[str, Any]] = page.evaluate(_GRAPHS_JS)
@@ -236,50 +309,6 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
-_FIT_TRACKER_JS = f"""(() => {{
-  if (window.__cyFit) return;
-  const records = new Map();
-  window.__cyFit = records;
-  const tick = () => {{
-    const now = performance.now();
-    for (const el of {_VISIBLE_GRAPHS_JS}) {{
-      const cy = el._cyreg.cy;
-      let record = records.get(el);
-      if ((record && record.fitted !== null) || cy.nodes().length === 0) continue;
-      const w = el.clientWidth, h = el.clientHeight;
-      const outside = cy.nodes().filter((n) => {{
-        const b = n.renderedBoundingBox();
-        return b.x1 < -1 || b.y1 < -1 || b.x2 > w + 1 || b.y2 > h + 1;
-      }}).length;
-      if (!record) {{
-        record = {{first: now, firstOutside: outside, fitted: null}};
-        records.set(el, record);
-      }}
-      if (outside === 0) record.fitted = now;
-    }}
-    requestAnimationFrame(tick);
-  }};
-  requestAnimationFrame(tick);
-}})()"""
-
-_FIT_TIMELINE_JS = f"""() => {_VISIBLE_GRAPHS_JS}
-  .map((el) => window.__cyFit && window.__cyFit.get(el))
-  .map((r) => r ? {{first_ms: r.first, first_outside: r.firstOutside,
-                    fitted_ms: r.fitted}} : null)"""
-
-
-@dataclass(frozen=True)
-class FitRecord:
-    """When a graph first drew nodes, how many lay outside then, and when all were inside.
-
-    Times are the page's ``performance.now()`` in ms, sampled once per animation frame.
-    """
-
-    first_ms: float
-    first_outside: int
-    fitted_ms: float | None
-
-
 def track_fit(page: Page) -> None:
     """Record, from the next page load on, each graph's first frame and first fitted frame."""
     page.add_init_script(script=_FIT_TRACKER_JS)
@@ -289,31 +318,3 @@ def fit_timeline(page: Page) -> list[FitRecord | None]:
     """Per visible graph (document order) its :class:`FitRecord`; needs :func:`track_fit`."""
     raw: list[dict[str, Any] | None] = page.evaluate(_FIT_TIMELINE_JS)
     return [FitRecord(**r) if r else None for r in raw]
-
-
-def run_new_cell(page: Page, code: str, *, timeout: float = 60) -> None:
-    """Append a code cell after the last one, type ``code`` (one line), run it, wait for it."""
-    cells = page.locator(f"{_PANEL} .jp-Notebook .jp-Cell")
-    index = cells.count()
-    # The prompt selects the cell in command mode; the middle of a cell may be an output
-    # (a graph canvas) that keeps the click.
-    cells.last.locator(".jp-InputPrompt").click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("b")
-    wait_until(lambda: cells.count() > index, timeout=10, what="a new cell")
-    page.keyboard.press("Enter")
-    # The editor closes brackets itself; typing the closing one steps over it.
-    page.keyboard.type(code)
-    page.keyboard.press("Shift+Enter")
-
-    def ran() -> bool:
-        state = _kernel_state(page)
-        prompts = state["prompts"] if state else []
-        return bool(
-            state
-            and state["status"] == "idle"
-            and len(prompts) > index
-            and prompts[index][1:-2].isdigit()
-        )
-
-    wait_until(ran, timeout=timeout, what=f"the new cell {code!r} to run")

@@ -33,7 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Request,
+    ViewportSize,
+    sync_playwright,
+)
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.e2e.browser._lab import screenshot
 
@@ -47,7 +56,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 START_TIMEOUT = 90.0
 
 # Known harmless page noise. Matched against "<type>: <text> @ <url>" of console messages and
@@ -270,13 +279,23 @@ def voila_server(
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def _playwright() -> Iterator[Playwright]:
+def _require_chromium() -> None:
     if not CHROMIUM.exists():
         reason = f"browser tests need Debian's chromium at {CHROMIUM}"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (or, under CI, fail) a ``browser`` test before its servers start."""
+    if item.get_closest_marker("browser"):
+        _require_chromium()
+
+
+@pytest.fixture(scope="session")
+def _playwright() -> Iterator[Playwright]:
+    _require_chromium()
     with sync_playwright() as playwright:
         yield playwright
 
@@ -322,7 +341,7 @@ class PageLog:
 def _page_and_log(
     browser: Browser, request: pytest.FixtureRequest
 ) -> Iterator[tuple[Page, PageLog]]:
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     log = PageLog()
 
@@ -343,7 +362,7 @@ def _page_and_log(
         if report is not None and report.failed:
             try:
                 screenshot(page, f"{request.node.name}-failed")
-            except Exception as exc:  # a crashed page must not hide the test's own failure
+            except (PlaywrightError, OSError) as exc:  # must not hide the test's own failure
                 log.page_errors.append(f"(no failure screenshot: {exc})")
         context.close()
 

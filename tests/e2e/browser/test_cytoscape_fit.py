@@ -24,13 +24,11 @@ from tests.e2e.browser._lab import (
 )
 from tests.e2e.browser.conftest import LabServer, PageLog, VoilaServer
 
-pytestmark = pytest.mark.browser
-
 NODES = 200
 FIT_DEADLINE = 20.0
 
-# A 300px-high graph: ipycytoscape lays it out for its stylesheet's 400px before the widget's
-# own height applies, so without a fit its bottom rows end up below the visible box.
+# ipycytoscape lays a graph out for its stylesheet's 100% x 400px before the widget's own size
+# applies, so a graph sized otherwise (300px high here) is cut off unless fitted.
 SETUP = f"""\
 import ipycytoscape
 import ipywidgets
@@ -39,21 +37,21 @@ from IPython.display import display
 from conv3n_jupyter.jupyter._fit import install_autofit
 
 
-def grid_graph(n={NODES}, cols=20):
+def grid_graph(n={NODES}, cols=20, **size):
     nodes = [{{"data": {{"id": f"n{{i}}"}}}} for i in range(n)]
     edges = [
         {{"data": {{"source": f"n{{i}}", "target": f"n{{i + 1}}"}}}}
         for i in range(n - 1)
         if (i + 1) % cols
     ]
-    graph = ipycytoscape.CytoscapeWidget(layout=ipywidgets.Layout(height="300px"))
+    graph = ipycytoscape.CytoscapeWidget(layout=ipywidgets.Layout(**size))
     graph.graph.add_graph_from_json({{"nodes": nodes, "edges": edges}})
     graph.set_layout(name="grid")
     return graph
 """
 
 FITTED = """\
-fitted = grid_graph()
+fitted = grid_graph({size})
 install_autofit(fitted)
 clicked = ipywidgets.Label("clicked: none")
 clicked.add_class("clicked-node")
@@ -62,14 +60,17 @@ display(ipywidgets.VBox([clicked, fitted]))
 """
 
 UNFITTED = """\
-unfitted = grid_graph()
+unfitted = grid_graph(height="300px")
 display(unfitted)
 """
 
 
-def write_notebook(path: Path) -> Path:
+def write_notebook(path: Path, size: str) -> Path:
+    """A notebook with a grid graph of the given size (Layout keywords) fitted by
+    ``install_autofit``, and a 300px-high one without it."""
+    cells = (SETUP, FITTED.format(size=size), UNFITTED)
     notebook = new_notebook(  # type: ignore[no-untyped-call]
-        cells=[new_code_cell(code) for code in (SETUP, FITTED, UNFITTED)],  # type: ignore[no-untyped-call]
+        cells=[new_code_cell(code) for code in cells],  # type: ignore[no-untyped-call]
         metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
         },
@@ -109,10 +110,11 @@ def check_click(page: Page) -> None:
     )
 
 
+@pytest.mark.browser
 def test_autofit_in_lab(lab_server: LabServer, page: Page, page_log: PageLog) -> None:
     """In JupyterLab the graph with install_autofit ends with every node visible (a later
     second view too), the one without it keeps nodes cut off, and node clicks reach Python."""
-    write_notebook(lab_server.root / "fit.ipynb")
+    write_notebook(lab_server.root / "fit.ipynb", size='height="300px"')
     track_fit(page)
     open_notebook(page, lab_server.url, lab_server.token, "fit.ipynb")
     run_all_cells(page)
@@ -134,19 +136,20 @@ def test_autofit_in_lab(lab_server: LabServer, page: Page, page_log: PageLog) ->
     page_log.assert_clean()
 
 
+@pytest.mark.browser
 def test_autofit_in_voila(
     voila_server: Callable[[Path], VoilaServer], tmp_path: Path, page: Page, page_log: PageLog
 ) -> None:
-    """In Voilà the graph with install_autofit ends with every node visible, the one without
-    it keeps nodes cut off, and node clicks reach Python."""
-    server = voila_server(write_notebook(tmp_path / "fit.ipynb"))
+    """In Voilà the graph with install_autofit (a width set, no height) ends with every node
+    visible, the one without it keeps nodes cut off, and node clicks reach Python."""
+    server = voila_server(write_notebook(tmp_path / "fit.ipynb", size='width="400px"'))
     track_fit(page)
     page.goto(server.url)
     wait_until(lambda: both_graphs_drawn(page), timeout=60, what="both graphs drawn")
 
     fitted = wait_fitted(page, 0)
     screenshot(page, "voila-cytoscape-fit")
-    assert fitted.container.height == 300
+    assert (fitted.container.width, fitted.container.height) == (400, 400)
     assert len(cy_graphs(page)[1].outside()) > 0, "the defect no longer shows in Voilà"
     first = fit_timeline(page)[0]
     assert first is not None and first.first_outside > 0
