@@ -293,16 +293,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _require_chromium()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop marked as running in
+# this thread while it is started, which would break every asyncio test collected after these.
+@pytest.fixture(scope="package")
 def _playwright() -> Iterator[Playwright]:
     _require_chromium()
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(_playwright: Playwright) -> Iterator[Browser]:
-    """Headless Debian chromium, shared by the session."""
+    """Headless Debian chromium, shared by the browser tests."""
     browser = _playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     try:
         yield browser
