@@ -197,6 +197,19 @@ def test_large_run_reaches_the_screen_batched(
         "t0 = time.monotonic()\nrun = await wf.run()\nelapsed = time.monotonic() - t0\n"
         "print(json.dumps({'status': run.status, 'flushes': view.flushes, 'elapsed': elapsed}))",
     )
+    # Count the widget update messages the browser receives: per-node updates would be
+    # hundreds (one per node per state change); batched ones are a few per flush.
+    updates: list[int] = []
+
+    def watch(ws: Any) -> None:
+        def frame(payload: str | bytes) -> None:
+            data = payload.encode() if isinstance(payload, str) else payload
+            if b'"comm_msg"' in data and b'"method": "update"' in data.replace(b'":"', b'": "'):
+                updates.append(len(data))
+
+        ws.on("framereceived", frame)
+
+    page.on("websocket", watch)
     open_notebook(page, lab_server.url, lab_server.token, "big.ipynb")
     run_all_cells(page)
     out = page.locator(".jp-OutputArea-output pre").filter(has_text='"flushes"').first
@@ -204,6 +217,9 @@ def test_large_run_reaches_the_screen_batched(
     figures = json.loads(out.inner_text())
     assert figures["status"] == "success"
     assert figures["flushes"] <= figures["elapsed"] * 20 + 3, figures
+    print("widget updates received:", len(updates), figures)
+    # Each flush is one stylesheet and one caption message; a few more set the graph up.
+    assert len(updates) <= 2 * figures["flushes"] + 20, (len(updates), figures)
 
     def all_green() -> bool:
         colours = _colours(page)
