@@ -395,12 +395,18 @@ class Workflow:
         >>> dbg = wf.debug(breakpoints=["transform"])   # display dbg to get the controls
         >>> await dbg.paused()                            # or click Continue/Step
         """
+        from .jupyter._require import require
+
+        require("ipywidgets", "ipycytoscape")
         from .jupyter.debugger import Debugger
 
         return Debugger(self, params, breakpoints=breakpoints, **kwargs)
 
     def graph(self, **kwargs: Any) -> Any:
         """A live graph widget of this workflow (what displaying the workflow shows)."""
+        from .jupyter._require import require
+
+        require("ipywidgets", "ipycytoscape")
         from .jupyter.graph import GraphView
 
         return GraphView(self, **kwargs)

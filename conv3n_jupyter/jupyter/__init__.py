@@ -21,6 +21,7 @@ __all__ = [
     "to_notebook",
 ]
 
+_WIDGETS = {"Debugger", "GraphView", "Inspector"}
 _LAZY = {
     "Debugger": "conv3n_jupyter.jupyter.debugger",
     "GraphView": "conv3n_jupyter.jupyter.graph",
@@ -38,6 +39,10 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'conv3n_jupyter.jupyter' has no attribute {name!r}")
+    if name in _WIDGETS:
+        from ._require import require
+
+        require("ipywidgets", "ipycytoscape")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

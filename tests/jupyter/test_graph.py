@@ -204,3 +204,20 @@ async def test_views_of_earlier_runs_are_left_alone(diamond_wf: Workflow) -> Non
     await diamond_wf.run(params={"x": 5})
     assert calls["old"] == 0
     assert calls["live"] >= 1
+
+
+def test_missing_extra_names_the_pip_command(tmp_path: Any) -> None:
+    """Without ipywidgets, asking for the graph says which extra to install."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['ipywidgets'] = None\n"
+        "import conv3n_jupyter as c3\n"
+        "wf = c3.load('templates/hello.conv3n.json')\n"
+        "try:\n    wf.graph()\nexcept ImportError as exc:\n    print(exc)\n"
+        "print(repr(wf._repr_mimebundle_()['text/plain']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'conv3n-jupyter[jupyter]'" in out.stdout
+    assert "<Workflow 'hello'" in out.stdout
