@@ -55,6 +55,9 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.workflow = wf
         self.session = session_of(wf)
         self.params = dict(params or {})
+        # Time spent paused is the user's: the workflow's whole-run timeout does not apply to a
+        # debug run unless one is given here (node timeouts still apply to each attempt).
+        run_kwargs.setdefault("timeout", 0)
         self._run_kwargs = run_kwargs
         for nid, phase in _normalise(breakpoints).items():
             self.session.set_breakpoint(nid, phase)

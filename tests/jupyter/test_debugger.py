@@ -236,3 +236,22 @@ async def test_click_mode_toggles_breakpoints(diamond_wf: Workflow) -> None:
     assert session_of(diamond_wf).breakpoints == {"right": "before"}
     dbg.graph.select("right")
     assert session_of(diamond_wf).breakpoints == {}
+
+
+async def test_a_long_pause_does_not_time_the_run_out() -> None:
+    """The workflow's whole-run timeout does not count the time a debug run spends paused."""
+    wf = parse(
+        {
+            "conv3n": "1",
+            "name": "t",
+            "config": {"timeout": "100ms"},
+            "nodes": {"a": {"type": "std/noop"}, "b": {"type": "std/noop", "depends_on": ["a"]}},
+        }
+    )
+    dbg = wf.debug(breakpoints=["b"])
+    await dbg.paused()
+    await asyncio.sleep(0.3)
+    dbg.continue_()
+    assert (await dbg).status == "success"
+    plain = await wf.run()  # a plain run keeps the file's timeout
+    assert plain.execution.timeout == 0.1
