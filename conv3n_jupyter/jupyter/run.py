@@ -91,6 +91,9 @@ class NodeRun:
         return f"<NodeRun {self.id} {self.status}{extra}{took}>"
 
 
+_UNSETTLED = frozenset({"queued", "running", "paused"})
+
+
 class Run:
     """A notebook run of a workflow: started at once, awaitable, indexable by node id.
 
@@ -270,8 +273,12 @@ class Run:
                 self._sync(nid)
 
     def _sync_all(self) -> None:
+        # Finished nodes were synced by their event; what is left was settled without one
+        # (skipped because the run stopped or never reached them).
+        nodes = self.nodes
         for nid in self.execution.results:
-            if nid in self.nodes:
+            nr = nodes.get(nid)
+            if nr is not None and nr.status in _UNSETTLED:
                 self._sync(nid)
 
     def previous_results(self) -> dict[str, Any]:
