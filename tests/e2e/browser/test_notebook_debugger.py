@@ -217,7 +217,6 @@ def test_large_run_reaches_the_screen_batched(
     figures = json.loads(out.inner_text())
     assert figures["status"] == "success"
     assert figures["flushes"] <= figures["elapsed"] * 20 + 3, figures
-    print("widget updates received:", len(updates), figures)
     # Each flush is one stylesheet and one caption message; a few more set the graph up.
     assert len(updates) <= 2 * figures["flushes"] + 20, (len(updates), figures)
 
