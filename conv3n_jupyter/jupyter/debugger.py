@@ -338,7 +338,7 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             description="Click sets breakpoint",
             icon="circle",
             value=False,
-            tooltip="When on, clicking a node toggles a breakpoint before it",
+            tooltip="When on, each click on a node cycles its breakpoint: before, after, none",
         )
         self.break_mode.layout.width = "auto"
         self.status = widgets.HTML()
@@ -370,7 +370,9 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def _on_select(self, node_id: str) -> None:
         if self.break_mode.value:
-            self.toggle_breakpoint(node_id, "before")
+            # Each click moves the node's breakpoint on: none → before → after → none.
+            now = self.session.breakpoints.get(node_id)
+            self.session.set_breakpoint(node_id, {None: "before", "before": "after"}.get(now))
         self._show(force=True)
 
     def _on_flush(self) -> None:

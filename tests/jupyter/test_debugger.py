@@ -229,11 +229,16 @@ async def test_run_from_here_restarts_from_the_node(diamond_wf: Workflow) -> Non
 
 
 async def test_click_mode_toggles_breakpoints(diamond_wf: Workflow) -> None:
-    """With the breakpoint toggle on, clicking a node sets (then clears) its breakpoint."""
+    """With the breakpoint toggle on, clicks cycle a node's breakpoint: before, after, none."""
     dbg = Debugger(diamond_wf, start=False)
     dbg.break_mode.value = True
     dbg.graph.select("right")
     assert session_of(diamond_wf).breakpoints == {"right": "before"}
+    dbg.graph.select("right")
+    assert session_of(diamond_wf).breakpoints == {"right": "after"}
+    dbg.graph.select("right")
+    assert session_of(diamond_wf).breakpoints == {}
+    dbg.break_mode.value = False
     dbg.graph.select("right")
     assert session_of(diamond_wf).breakpoints == {}
 
