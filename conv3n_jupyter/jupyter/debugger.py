@@ -343,7 +343,7 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.break_mode.layout.width = "auto"
         self.status = widgets.HTML()
         self.status.add_class("c3-status")
-        self.graph = GraphView(self.workflow, run=self.run)
+        self.graph = GraphView(self.workflow, run=self.run, inspect=False)
         self.graph.on_select(self._on_select)
         self.graph.on_flush(self._on_flush)
         self.inspector = Inspector()

@@ -20,8 +20,11 @@ from ipycytoscape import CytoscapeWidget
 from ipycytoscape import Edge as CyEdge
 from ipycytoscape import Node as CyNode
 
+from ..errors import Conv3nError
 from . import _style
+from ._fit import fit, install_autofit
 from ._layout import layered_positions
+from .inspector import Inspector
 from .session import session_of
 
 if TYPE_CHECKING:
@@ -46,6 +49,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         run: Run | None = None,
         height: str | None = None,
         max_fps: float = 20.0,
+        inspect: bool = True,
     ) -> None:
         self.workflow = wf
         self.session = session_of(wf)
@@ -69,14 +73,22 @@ class GraphView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         )
         self.cyto.set_layout(name="preset", fit=True, padding=24, animate=False)
         self.cyto.on("node", "click", self._on_click)
-        try:
-            from ._fit import install_autofit
-        except ImportError:  # pragma: no cover - the module ships with the package
-            pass
-        else:
-            install_autofit(self.cyto)
+        install_autofit(self.cyto)
         self.caption = widgets.HTML(layout=widgets.Layout(margin="0 0 0 6px"))
-        super().__init__([self.cyto, self.caption])
+        self.inspector: Inspector | None = None
+        top: Any = self.cyto
+        if inspect:
+            # Clicking a node opens its data beside the graph (hidden until the first click).
+            self.inspector = Inspector(layout=widgets.Layout(display="none", min_width="320px"))
+            self.inspector.add_class("c3-inspector")
+            self.inspector.on_action = self._on_action
+            self.inspector.layout.flex = "2 1 0%"
+            # The graph keeps its 100% width inside its own flex cell.
+            cell = widgets.VBox([self.cyto], layout=widgets.Layout(flex="3 1 0%", min_width="0"))
+            top = widgets.HBox([cell, self.inspector], layout=widgets.Layout(width="100%"))
+            self.on_select(self._inspect)
+            self.on_flush(self._refresh_inspector)
+        super().__init__([top, self.caption])
         self.add_class("c3-graph")
         self._build()
         self.session.views.append(self)
@@ -262,6 +274,61 @@ class GraphView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if pins:
             parts.append(f"{len(pins)} pinned")
         return '<span style="font-size:12px;color:#455a64">' + " · ".join(parts) + "</span>"
+
+    # -- the inspector beside a plain graph --------------------------------------------
+    def node_run(self, node_id: str) -> NodeRun:
+        """The node as the graph shows it: from the run shown, or its definition if none."""
+        run = self.current_run()
+        if run is not None and node_id in run.nodes:
+            return run.nodes[node_id]
+        from .run import NodeRun
+
+        node = self.workflow.nodes[node_id]
+        return NodeRun(node_id, node.type, config=node.config)
+
+    def _inspect(self, node_id: str) -> None:
+        inspector = self.inspector
+        if inspector is None:
+            return
+        if inspector.layout.display == "none":
+            inspector.layout.display = "flex"
+            fit(self.cyto)  # the graph just lost the inspector's width: fit it to what is left
+        self._shown: tuple[Any, ...] = ()
+        self._refresh_inspector()
+
+    def _refresh_inspector(self) -> None:
+        inspector, nid = self.inspector, self.selected
+        if inspector is None or nid is None or nid not in self.workflow.nodes:
+            return
+        nr = self.node_run(nid)
+        pinned = nid in self.session.all_pins()
+        phase = self.session.breakpoints.get(nid)
+        key = (id(nr), nr.status, nr.attempts, len(nr.logs), pinned, phase)
+        if key == getattr(self, "_shown", None):
+            return
+        self._shown = key
+        inspector.show(nr, pinned=pinned, breakpoint=phase)
+
+    def _on_action(self, action: str, node_id: str) -> None:
+        session = self.session
+        if action == "pin":
+            run = self.current_run()
+            nr = self.node_run(node_id)
+            if run is None or nr.status != "success":
+                raise Conv3nError(f"{node_id!r} has no output to pin yet: run the workflow first")
+            run.pin(node_id)
+        elif action == "unpin":
+            session.unpin(node_id)
+        elif action == "run_from":
+            if self.run is not None:
+                self.run = None  # follow the new run
+            self.workflow.run(start_from=node_id)
+        elif action in ("break_before", "break_after"):
+            session.set_breakpoint(node_id, action.split("_", 1)[1])
+        elif action == "clear_break":
+            session.set_breakpoint(node_id, None)
+        self._shown = ()
+        self._refresh_inspector()
 
     def close(self) -> None:
         if self in self.session.views:

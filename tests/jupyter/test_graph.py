@@ -6,6 +6,9 @@ import itertools
 import time
 from typing import Any
 
+import pytest
+
+from conv3n_jupyter.errors import Conv3nError
 from conv3n_jupyter.jupyter import _style
 from conv3n_jupyter.jupyter._layout import layered_positions
 from conv3n_jupyter.jupyter.graph import GraphView
@@ -221,3 +224,47 @@ def test_missing_extra_names_the_pip_command(tmp_path: Any) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'conv3n-jupyter[jupyter]'" in out.stdout
     assert "<Workflow 'hello'" in out.stdout
+
+
+def _click(view: GraphView, node_id: str) -> None:
+    view.cyto._handle_interaction(
+        view.cyto, {"event": "click", "widget": "node", "data": {"data": {"id": node_id}}}, []
+    )
+
+
+async def test_clicking_a_node_of_a_plain_graph_opens_its_data(diamond_wf: Workflow) -> None:
+    """A displayed workflow or run shows the clicked node's data beside the graph."""
+    view = GraphView(diamond_wf)
+    assert view.inspector is not None and view.inspector.layout.display == "none"
+    _click(view, "left")  # before any run: the node's definition
+    assert view.inspector.layout.display == "flex"
+    assert "left" in view.inspector.header.value and "queued" in view.inspector.header.value
+    await diamond_wf.run(params={"x": 4})
+    assert "success" in view.inspector.header.value  # refreshed by the run's last update
+    assert view.node_run("left").output == {"x": 4, "l": 40}
+
+
+async def test_plain_graph_inspector_actions(diamond_wf: Workflow) -> None:
+    """Pin, breakpoints and Run from here work from a plain graph's inspector."""
+    from conv3n_jupyter.jupyter.session import session_of
+
+    view = GraphView(diamond_wf)
+    _click(view, "left")
+    with pytest.raises(Conv3nError, match="no output to pin yet"):
+        view._on_action("pin", "left")
+    await diamond_wf.run()
+    view._on_action("pin", "left")
+    assert session_of(diamond_wf).pins["left"]["data"] == {"x": 2, "l": 20}
+    view._on_action("break_after", "join")
+    assert session_of(diamond_wf).breakpoints == {"join": "after"}
+    view._on_action("run_from", "right")
+    run = await session_of(diamond_wf).last  # type: ignore[misc]
+    assert run["start"].reused and not run["right"].reused
+
+
+def test_debugger_graph_has_no_second_inspector(diamond_wf: Workflow) -> None:
+    """Inside the debugger the graph leaves inspection to the debugger's own inspector."""
+    from conv3n_jupyter.jupyter.debugger import Debugger
+
+    dbg = Debugger(diamond_wf, start=False)
+    assert dbg.graph.inspector is None

@@ -94,7 +94,8 @@ def _wait_status(page: Page, text: str, timeout: float = 20) -> None:
 
 
 def _inspector_text(page: Page) -> str:
-    loc = page.locator(".c3-inspector")
+    """The text of the first inspector the user can see (hidden ones do not count)."""
+    loc = page.locator(".c3-inspector").filter(visible=True)
     return loc.first.inner_text() if loc.count() else ""
 
 
@@ -294,4 +295,37 @@ def test_from_notebook_graph_in_lab(lab_server: LabServer, page: Page, page_log:
     search.press("Enter")  # the search opens the branches that match
     _wait_inspector(page, "193.5")
     screenshot(page, "lab-from-notebook")
+    page_log.assert_clean()
+
+
+def test_clicking_a_run_graph_inspects_the_node(
+    lab_server: LabServer, page: Page, page_log: PageLog
+) -> None:
+    """A displayed run is a graph whose nodes open their data beside it when clicked."""
+    shutil.copy(ROUTER, lab_server.root / "order_router.conv3n.json")
+    _notebook(
+        lab_server.root / "plain.ipynb",
+        "import conv3n_jupyter as c3\nwf = c3.load('order_router.conv3n.json')\n"
+        "run = await wf.run()\nrun",
+    )
+    open_notebook(page, lab_server.url, lab_server.token, "plain.ipynb")
+    run_all_cells(page)
+    wait_until(
+        lambda: next((g for g in cy_graphs(page) if len(g.nodes) == 6), None),
+        timeout=30,
+        what="the run's graph",
+    )
+    wait_until(
+        lambda: _colours(page).get("ticket") == SUCCESS_RGB or None, timeout=10, what="green"
+    )
+    assert not page.locator(".c3-inspector").first.is_visible()
+    click_node(page, "route")
+    _wait_inspector(page, "std/condition")
+    _wait_inspector(page, "vip")
+    wait_until(
+        lambda: not cy_graphs(page)[0].outside() or None,
+        timeout=10,
+        what="the graph refitted beside the inspector",
+    )
+    screenshot(page, "lab-run-inspect")
     page_log.assert_clean()
