@@ -85,10 +85,21 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         except RuntimeError:
             return self
         if self.run.task is None:
+            # One debug run per workflow at a time: re-running a debug cell must not leave the
+            # previous run paused forever, holding its nodes.
+            for other in list(self.session.debuggers):
+                if other is not self and other.running:
+                    other.abort()
+            self.session.debuggers.add(self)
             self.run.start()
             assert self.run.task is not None
             self.run.task.add_done_callback(lambda _t: self._finished())
         return self
+
+    @property
+    def running(self) -> bool:
+        """Whether this debugger's run started and has not ended."""
+        return self.run.task is not None and not self.run.task.done()
 
     def restart(self, *, start_from: str | None = None) -> Run:
         """A new debug run (from ``start_from``, reusing the last results upstream of it)."""

@@ -6,12 +6,14 @@ A :class:`Session` hangs off the :class:`~conv3n_jupyter.model.Workflow` object
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Conv3nError
 
 if TYPE_CHECKING:
     from ..model import Workflow
+    from .debugger import Debugger
     from .graph import GraphView
     from .run import Run
 
@@ -33,6 +35,7 @@ class Session:
         self.last: Run | None = None
         self.stale: set[str] = set()
         self.views: list[GraphView] = []
+        self.debuggers: weakref.WeakSet[Debugger] = weakref.WeakSet()
         self._shape = _shape(wf)
         wf._watchers.append(self._on_edit)
 

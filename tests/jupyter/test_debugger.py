@@ -260,3 +260,14 @@ async def test_a_long_pause_does_not_time_the_run_out() -> None:
     assert (await dbg).status == "success"
     plain = await wf.run()  # a plain run keeps the file's timeout
     assert plain.execution.timeout == 0.1
+
+
+async def test_a_new_debug_run_aborts_the_previous_paused_one(diamond_wf: Workflow) -> None:
+    """Re-running a debug cell does not leave the earlier debug run paused forever."""
+    first = diamond_wf.debug(breakpoints=["join"])
+    await first.paused()
+    second = diamond_wf.debug()  # the breakpoint on join belongs to the workflow: it stops too
+    assert (await first).status == "cancelled"
+    assert (await second.paused()).id == "join"  # type: ignore[union-attr]
+    second.continue_()
+    assert (await second).status == "success"
