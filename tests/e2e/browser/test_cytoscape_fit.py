@@ -145,7 +145,14 @@ def test_autofit_in_voila(
     server = voila_server(write_notebook(tmp_path / "fit.ipynb", size='width="400px"'))
     track_fit(page)
     page.goto(server.url)
-    wait_until(lambda: both_graphs_drawn(page), timeout=60, what="both graphs drawn")
+    try:
+        wait_until(lambda: both_graphs_drawn(page), timeout=30, what="both graphs drawn")
+    except AssertionError:
+        # Seen once in about ten full runs on a loaded 2-core machine: Voilà showed one cell's
+        # widgets and never the other's. A reload executes the notebook again; a second miss fails.
+        screenshot(page, "voila-cytoscape-fit-first-load")
+        page.reload()
+        wait_until(lambda: both_graphs_drawn(page), timeout=60, what="both graphs drawn")
 
     fitted = wait_fitted(page, 0)
     screenshot(page, "voila-cytoscape-fit")
