@@ -13,31 +13,19 @@ run lives on the kernel's event loop: a paused run does not block the notebook.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from ..errors import Conv3nError
+from ._gate import Pause, PauseGate
 from .graph import GraphView
 from .run import NodeRun, Run
 from .session import PHASES, session_of
 
 if TYPE_CHECKING:
     from ..model import Workflow
-
-MODES = ("run", "step", "step_over")
-
-
-@dataclass
-class _Pause:
-    node_id: str
-    phase: str
-    ctx: Any
-    result: dict[str, Any] | None
-    future: asyncio.Future[None] = field(repr=False)
 
 
 class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
@@ -61,10 +49,7 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._run_kwargs = run_kwargs
         for nid, phase in _normalise(breakpoints).items():
             self.session.set_breakpoint(nid, phase)
-        self.mode = "run"
-        self._skip: set[str] = set()
-        self._current: _Pause | None = None
-        self._queue: deque[_Pause] = deque()
+        self.gate = PauseGate(self.session.breakpoints, wf.downstream, self._on_pause)
         self._waiters: list[asyncio.Future[NodeRun | None]] = []
         self.message = ""
         self.run = self._new_run(start_from=run_kwargs.pop("start_from", None))
@@ -105,8 +90,7 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         """A new debug run (from ``start_from``, reusing the last results upstream of it)."""
         if self.run.task is not None and not self.run.task.done():
             raise Conv3nError("the current debug run is still going: continue or abort it first")
-        self.mode = "run"
-        self._skip = set()
+        self.gate.reset()
         self.run = self._new_run(start_from=start_from)
         self.graph.run = self.run
         self.start()
@@ -117,56 +101,29 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         return self.run.__await__()
 
     # -- the engine's hooks -------------------------------------------------------------
-    def _should_pause(self, nid: str, phase: str) -> bool:
-        if self.session.breakpoints.get(nid) == phase:
-            return True
-        if phase == "before" and self.mode == "step":
-            return True
-        return phase == "before" and self.mode == "step_over" and nid not in self._skip
-
-    def _holds(self, nid: str, phase: str) -> bool:
-        if self._should_pause(nid, phase):
-            return True
-        # All-stop: while paused, other nodes wait too, except the branch being stepped over.
-        return self._current is not None and not (self.mode == "step_over" and nid in self._skip)
-
     async def before_node(self, execution: Any, node: Any, ctx: Any) -> None:
-        if self._holds(node.id, "before"):
-            await self._hold(node.id, "before", ctx, None)
+        await self.gate.hook(node.id, "before", ctx, None)
 
     async def after_node(self, execution: Any, node: Any, ctx: Any, result: dict[str, Any]) -> None:
-        if self._holds(node.id, "after"):
-            await self._hold(node.id, "after", ctx, result)
+        await self.gate.hook(node.id, "after", ctx, result)
 
-    async def _hold(self, nid: str, phase: str, ctx: Any, result: dict[str, Any] | None) -> None:
-        rec = _Pause(nid, phase, ctx, result, asyncio.get_running_loop().create_future())
-        if self._current is None:
-            self._activate(rec)
-        else:
-            self._queue.append(rec)
-        await rec.future
-
-    def _activate(self, rec: _Pause) -> None:
-        self._current = rec
-        self.run.paused_at = rec.node_id
-        nr = self.run.nodes[rec.node_id]
-        nr.status = "paused" if rec.phase == "before" else nr.status
-        if rec.phase == "after" and rec.result is not None:
-            nr.output = rec.result.get("data")
-            nr.port = rec.result.get("port")
+    def _on_pause(self, pause: Pause) -> None:
+        self.run.paused_at = pause.node_id
+        nr = self.run.nodes[pause.node_id]
+        if pause.phase == "before":
+            nr.status = "paused"
+        elif pause.result is not None:
+            nr.output = pause.result.get("data")
+            nr.port = pause.result.get("port")
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(nr)
         self._waiters.clear()
-        self.graph.select(rec.node_id)
+        self.graph.select(pause.node_id)
         self._refresh()
 
     def _finished(self) -> None:
-        for rec in [self._current, *self._queue]:
-            if rec is not None and not rec.future.done():
-                rec.future.cancel()
-        self._current = None
-        self._queue.clear()
+        self.gate.release_all()
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -177,17 +134,19 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     @property
     def paused_at(self) -> NodeRun | None:
         """The node the run is paused at, or None."""
-        return None if self._current is None else self.run.nodes[self._current.node_id]
+        cur = self.gate.current
+        return None if cur is None else self.run.nodes[cur.node_id]
 
     @property
     def phase(self) -> str | None:
         """``before`` or ``after``: where in the paused node's run the pause is."""
-        return None if self._current is None else self._current.phase
+        cur = self.gate.current
+        return None if cur is None else cur.phase
 
     async def paused(self, timeout: float | None = 30.0) -> NodeRun | None:
         """Wait for the next pause; returns its node, or None when the run ended instead."""
-        if self._current is not None:
-            return self.run.nodes[self._current.node_id]
+        if self.gate.current is not None:
+            return self.run.nodes[self.gate.current.node_id]
         if self.run.task is not None and self.run.task.done():
             return None
         if self.run.task is None:
@@ -212,42 +171,24 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def abort(self) -> None:
         """Stop the run: running and waiting nodes are cancelled."""
         self.run.cancel()
-        self._finished_soon()
-
-    def _finished_soon(self) -> None:
-        for rec in [self._current, *self._queue]:
-            if rec is not None and not rec.future.done():
-                rec.future.cancel()
-        self._current = None
-        self._queue.clear()
+        self.gate.release_all()
         self.run.paused_at = None
 
     def _resume(self, mode: str) -> None:
-        cur = self._current
+        cur = self.gate.current
         if cur is None:
             raise Conv3nError("the debug run is not paused")
-        self.mode = mode
-        if mode == "step_over":
-            self._skip = {cur.node_id} | self.workflow.downstream(cur.node_id)
-        self._current = None
         self.run.paused_at = None
         nr = self.run.nodes[cur.node_id]
         if nr.status == "paused":
             nr.status = "running"
-        cur.future.set_result(None)
-        while self._queue:
-            rec = self._queue.popleft()
-            if rec.future.done():
-                continue
-            if self._should_pause(rec.node_id, rec.phase):
-                self._activate(rec)
-                return
-            rec.future.set_result(None)
-        self._refresh()
+        self.gate.resume(mode)  # may begin the next pause, which refreshes
+        if self.gate.current is None:
+            self._refresh()
 
     # -- edits at a pause -----------------------------------------------------------------
-    def _paused_rec(self, nid: str | None, phase: str) -> _Pause:
-        cur = self._current
+    def _paused_rec(self, nid: str | None, phase: str) -> Pause:
+        cur = self.gate.current
         if cur is None:
             raise Conv3nError("the debug run is not paused: edits apply to the paused node")
         if nid is not None and nid != cur.node_id:
@@ -418,21 +359,21 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def _refresh(self) -> None:
         if not hasattr(self, "graph"):
             return
-        self.graph.paused = None if self._current is None else self._current.node_id
+        self.graph.paused = None if self.gate.current is None else self.gate.current.node_id
         self.graph.schedule()
         self._show(force=True)
         self._update_controls()
 
     def _update_controls(self) -> None:
-        paused = self._current is not None
+        paused = self.gate.current is not None
         running = self.run.task is not None and not self.run.task.done()
         for key in ("continue", "step", "step_over"):
             self.buttons[key].disabled = not paused
         self.buttons["abort"].disabled = not running
         self.buttons["restart"].disabled = running
         if paused:
-            assert self._current is not None
-            state = f"paused {self._current.phase} <b>{_esc(self._current.node_id)}</b>"
+            assert self.gate.current is not None
+            state = f"paused {self.gate.current.phase} <b>{_esc(self.gate.current.node_id)}</b>"
         elif running:
             state = "running…"
         else:
@@ -445,7 +386,7 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if nid is None or nid not in self.run.nodes:
             return
         nr = self.run.nodes[nid]
-        paused = self._current is not None and self._current.node_id == nid
+        paused = self.gate.current is not None and self.gate.current.node_id == nid
         key = (
             nid,
             nr.status,
@@ -463,11 +404,11 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             nr,
             pinned=nid in self.session.all_pins(),
             breakpoint=self.session.breakpoints.get(nid),
-            paused=paused and self._current is not None and self._current.phase == "before",
+            paused=paused and self.gate.current is not None and self.gate.current.phase == "before",
         )
 
     def __repr__(self) -> str:
-        where = f" paused {self.phase} {self._current.node_id}" if self._current else ""
+        where = f" paused {self.phase} {self.gate.current.node_id}" if self.gate.current else ""
         return f"<Debugger {self.workflow.name!r} {self.run.status}{where}>"
 
 
