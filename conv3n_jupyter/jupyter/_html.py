@@ -18,19 +18,12 @@ from ._html_tree import _compact, _plural
 from ._html_tree import json_tree as json_tree
 from ._html_tree import records_table as records_table
 from ._html_tree import value_view as value_view
+from ._style import COLORS
 
 if TYPE_CHECKING:
     from .run import NodeRun
 
-STATUS_COLORS = {
-    "queued": "#9e9e9e",
-    "running": "#1e88e5",
-    "paused": "#fb8c00",
-    "success": "#43a047",
-    "error": "#e53935",
-    "skipped": "#bdbdbd",
-    "cancelled": "#6d4c41",
-}
+STATUS_COLORS = COLORS  # the graph's palette: a badge and its node share a colour
 
 CSS = (
     "<style>"

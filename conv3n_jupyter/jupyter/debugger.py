@@ -201,22 +201,16 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def edit_input(self, value: Any, node_id: str | None = None) -> None:
         """Replace the paused node's input (its config expressions are resolved again)."""
         cur = self._paused_rec(node_id, "before")
-        ctx = cur.ctx
-        old_input, old_scope = ctx.input, ctx._scope
-        ctx.input, ctx._scope = value, None
-        try:
-            ctx.config = ctx.resolve_config()
-        except Exception:
-            ctx.input, ctx._scope = old_input, old_scope
-            raise
+        _resolve_with(cur.ctx, input=value)
         nr = self.run.nodes[cur.node_id]
-        nr.input, nr.resolved_config = value, ctx.config
+        nr.input, nr.resolved_config = value, cur.ctx.config
         self._refresh()
 
     def edit_config(
         self, config: dict[str, Any], node_id: str | None = None, *, save: bool = False
     ) -> None:
         """Run the paused node with this (raw) config; ``save=True`` also edits the workflow."""
+        from ..editing import _node_dicts
         from ..model import parse
 
         cur = self._paused_rec(node_id, "before")
@@ -225,24 +219,11 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 f"node {cur.node_id!r}: config must be a JSON object, not {type(config).__name__}"
             )
         data = self.workflow.to_dict()
-        nodes = data["nodes"]
-        entry = (
-            next(n for n in nodes if n["id"] == cur.node_id)
-            if isinstance(nodes, list)
-            else nodes[cur.node_id]
-        )
-        entry["config"] = config
+        _node_dicts(data)[cur.node_id]["config"] = config
         new_node = parse(data, self.workflow.source).nodes[cur.node_id]  # validates the config
-        ctx = cur.ctx
-        old_node, old_scope = ctx.node, ctx._scope
-        ctx.node, ctx._scope = new_node, None
-        try:
-            ctx.config = ctx.resolve_config()
-        except Exception:
-            ctx.node, ctx._scope = old_node, old_scope
-            raise
+        _resolve_with(cur.ctx, node=new_node)
         nr = self.run.nodes[cur.node_id]
-        nr.config, nr.resolved_config = config, ctx.config
+        nr.config, nr.resolved_config = config, cur.ctx.config
         if save:
             self.workflow.configure(cur.node_id, config)
         self._refresh()
@@ -410,6 +391,23 @@ class Debugger(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def __repr__(self) -> str:
         where = f" paused {self.phase} {self.gate.current.node_id}" if self.gate.current else ""
         return f"<Debugger {self.workflow.name!r} {self.run.status}{where}>"
+
+
+def _resolve_with(ctx: Any, **attrs: Any) -> None:
+    """Set the paused node's context attributes and resolve its config again; if that fails,
+    the context is left as it was."""
+    old = {name: getattr(ctx, name) for name in attrs}
+    old_scope = ctx._scope
+    for name, value in attrs.items():
+        setattr(ctx, name, value)
+    ctx._scope = None  # the scope caches the input
+    try:
+        ctx.config = ctx.resolve_config()
+    except BaseException:
+        for name, value in old.items():
+            setattr(ctx, name, value)
+        ctx._scope = old_scope
+        raise
 
 
 def _normalise(breakpoints: Any) -> dict[str, str]:
