@@ -579,3 +579,19 @@ def test_weather_alert_unknown_city(root: Path, stub_api: str) -> None:
             "message": "No place called Atlantis was found.",
         }
     }
+
+
+def test_orders_to_sqlite_loads_and_reports_with_sql(root: Path) -> None:
+    """orders_to_sqlite upserts the paid orders into SQLite and sums them per region in SQL;
+    running it again gives the same table (upserts, not duplicates)."""
+    expected = {
+        "rows": [
+            {"region": "APAC", "orders": 2, "revenue": 201.0},
+            {"region": "EU", "orders": 4, "revenue": 475.2},
+            {"region": "US", "orders": 3, "revenue": 1389.99},
+        ],
+        "count": 3,
+    }
+    assert run(root, "orders_to_sqlite")["output"] == expected
+    assert run(root, "orders_to_sqlite")["output"] == expected
+    assert (root / "out" / "orders.db").is_file()

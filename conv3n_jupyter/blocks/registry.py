@@ -27,6 +27,7 @@ _BUILTIN: dict[str, str] = {
     "std/set_var": "conv3n_jupyter.blocks.std.variables:SetVar",
     "std/get_var": "conv3n_jupyter.blocks.std.variables:GetVar",
     "std/file": "conv3n_jupyter.blocks.std.file:File",
+    "std/database": "conv3n_jupyter.blocks.std.database:Database",
     "std/noop": "conv3n_jupyter.blocks.std.noop:Noop",
     "custom/code": "conv3n_jupyter.blocks.custom.code:Code",
 }
