@@ -665,5 +665,66 @@ def schema(block_type: str | None) -> None:
     _write_stdout(_dumps(workflow_schema(loaded)) + "\n")
 
 
+# -- config -------------------------------------------------------------------------------------
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  conv3n config
+  conv3n config --env prod
+  CONV3N_PORT=9000 conv3n config --json | jq .settings.port
+
+\b
+Sources, lowest to highest: defaults, conv3n.toml [default], its
+[env.NAME] table (NAME from --env or CONV3N_ENV, default dev), CONV3N_*
+variables. The file is $CONV3N_CONFIG, else ./conv3n.toml if present.
+
+\b
+Exit status: 0 when the settings are valid, 2 otherwise.""",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"environment", "config_file", "settings": {NAME: {"value", "source", ...}}}.',
+)
+@click.option(
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="The environment to show (dev, staging, prod); overrides CONV3N_ENV.",
+)
+@click.pass_context
+def config(ctx: click.Context, as_json: bool, environment: str | None) -> None:
+    """Show the effective settings, where each comes from, with secrets masked."""
+    from .settings import SettingsError, resolve_settings
+
+    try:
+        resolved = resolve_settings(environment=environment)
+    except SettingsError as exc:
+        sys.stderr.write(f"{exc}\n")
+        ctx.exit(EXIT_USAGE)
+    report = resolved.to_dict()
+    if as_json:
+        _write_stdout(_dumps(report) + "\n")
+        return
+    file = report["config_file"] or "none"
+    head = f"environment {report['environment']} · file {file}"
+    rows = [(name, _dumps(r["value"]), r["source"]) for name, r in report["settings"].items()]
+    if not _isatty(sys.stdout):
+        _write_stdout(head + "\n" + "".join(f"{n} = {v}  ({s})\n" for n, v, s in rows))
+        return
+    from rich.table import Table
+
+    table = Table(title=head, title_justify="left")
+    table.add_column("setting", style="cyan", no_wrap=True)
+    table.add_column("value", style="bold")
+    table.add_column("source", style="green")
+    for name, value, source in rows:
+        table.add_row(name, value, source)
+    _console(stderr=False).print(table)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name="conv3n")
