@@ -29,13 +29,19 @@ class ExecutionStatus(str, Enum):
     SUCCESS = "success"
     ERROR = "error"
     CANCELLED = "cancelled"
+    CRASHED = "crashed"  # set by the store for a run its process did not live to finish
 
 
 NODE_TERMINAL = frozenset(
     {NodeStatus.SUCCESS, NodeStatus.ERROR, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
 )
 EXECUTION_TERMINAL = frozenset(
-    {ExecutionStatus.SUCCESS, ExecutionStatus.ERROR, ExecutionStatus.CANCELLED}
+    {
+        ExecutionStatus.SUCCESS,
+        ExecutionStatus.ERROR,
+        ExecutionStatus.CANCELLED,
+        ExecutionStatus.CRASHED,
+    }
 )
 
 
