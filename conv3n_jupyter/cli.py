@@ -37,6 +37,7 @@ Examples:
   conv3n validate workflows/*.conv3n.json
   conv3n blocks
   conv3n schema > conv3n.schema.json
+  conv3n config --env prod
 
 Run 'conv3n COMMAND --help' for the options of a command.""",
 )
