@@ -76,6 +76,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         install_autofit(self.cyto)
         self.caption = widgets.HTML(layout=widgets.Layout(margin="0 0 0 6px"))
         self.inspector: Inspector | None = None
+        self._shown: tuple[Any, ...] = ()  # what the inspector shows, to skip identical redraws
         top: Any = self.cyto
         if inspect:
             # Clicking a node opens its data beside the graph (hidden until the first click).
@@ -293,7 +294,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if inspector.layout.display == "none":
             inspector.layout.display = "flex"
             fit(self.cyto)  # the graph just lost the inspector's width: fit it to what is left
-        self._shown: tuple[Any, ...] = ()
+        self._shown = ()
         self._refresh_inspector()
 
     def _refresh_inspector(self) -> None:
@@ -304,7 +305,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         pinned = nid in self.session.all_pins()
         phase = self.session.breakpoints.get(nid)
         key = (id(nr), nr.status, nr.attempts, len(nr.logs), pinned, phase)
-        if key == getattr(self, "_shown", None):
+        if key == self._shown:
             return
         self._shown = key
         inspector.show(nr, pinned=pinned, breakpoint=phase)

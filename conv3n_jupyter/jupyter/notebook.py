@@ -40,7 +40,6 @@ __all__ = ["describe_dependencies", "from_notebook", "to_notebook"]
 TAG = "conv3n"
 _ID_COMMENT = re.compile(r"^#\s*conv3n:\s*(\S+)\s*$")
 _STDERR_LINES = 20
-_WARM_UP = {"code": "def main(input, ctx):\n    return None\n"}
 
 
 @dataclass
@@ -268,8 +267,6 @@ def _run_worker(
                 start_new_session=True,
             )
         try:
-            # Validation's first use imports jsonschema (about a second): overlap it with the worker.
-            parse({"name": "warm-up", "nodes": {"a": {"type": "custom/code", "config": _WARM_UP}}})
             stdout, stderr = process.communicate(timeout=max(deadline - time.monotonic(), 0))
         except subprocess.TimeoutExpired:
             _kill(process)
