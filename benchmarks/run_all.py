@@ -30,6 +30,7 @@ BENCHMARKS = (
     "bench_http",
     "bench_code",
     "bench_notebook_graph",
+    "bench_store",
 )
 README = HERE / "README.md"
 RESULTS = HERE / "results.json"

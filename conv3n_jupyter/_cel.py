@@ -10,10 +10,12 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+_LOAD_LOCK = threading.RLock()
 _native: ModuleType | None = None
 _stdlib: ModuleType | None = None
 _programs: dict[str, Any] = {}
@@ -25,10 +27,15 @@ _MISSING = (
 
 
 def native() -> ModuleType:
-    """The ``cel.cel`` extension module, loaded on first use."""
+    """The ``cel.cel`` extension module, loaded on first use (by one thread only)."""
     global _native
     if _native is None:
-        _native = _load()
+        # The module is loaded by hand, outside the import system's locks, and its
+        # initialisation panics when it runs twice (it installs a logger): threads that ask
+        # for it at the same time must wait for the first.
+        with _LOAD_LOCK:
+            if _native is None:
+                _native = _load()
     return _native
 
 
@@ -66,7 +73,10 @@ def stdlib() -> ModuleType:
     """
     global _stdlib
     if _stdlib is None:
-        _stdlib = _load_stdlib()
+        native()
+        with _LOAD_LOCK:
+            if _stdlib is None:
+                _stdlib = _load_stdlib()
     return _stdlib
 
 

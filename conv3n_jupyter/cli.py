@@ -310,6 +310,18 @@ usage, 130 cancelled (Ctrl-C; press it again to quit at once).""",
     metavar="FILE",
     help="A JSON file used as $trigger (e.g. a webhook payload {body, headers, query, ...}).",
 )
+@click.option(
+    "--store",
+    "use_store",
+    is_flag=True,
+    help="Record the run in the store (the database_url setting) and give the workflow/global "
+    "variables of std/set_var and std/get_var; prints the execution id on stderr.",
+)
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="The store to record in (implies --store); default: the database_url setting.",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -321,13 +333,26 @@ def run(
     timeout: float | None,
     use_pins: bool,
     trigger_file: str | None,
+    use_store: bool,
+    database_url: str | None,
 ) -> None:
     """Run the workflow in FILE and print the execution result as JSON on stdout.
 
     Progress is drawn on stderr while the nodes run (only on a terminal, and not with -q).
     """
     try:
-        code = _run(file, param_pairs, params_file, output, quiet, timeout, use_pins, trigger_file)
+        stored = use_store or database_url is not None
+        code = _run(
+            file,
+            param_pairs,
+            params_file,
+            output,
+            quiet,
+            timeout,
+            use_pins,
+            trigger_file,
+            (database_url or "") if stored else None,
+        )
     except KeyboardInterrupt:
         # Ctrl-C while loading, before the execution (and its own handler) started.
         sys.stderr.write("cancelled before the run started\n")
@@ -344,6 +369,7 @@ def _run(
     timeout: float | None,
     use_pins: bool,
     trigger_file: str | None,
+    store_url: str | None = None,
 ) -> int:
     from .errors import WorkflowValidationError
     from .model import load
@@ -383,14 +409,35 @@ def _run(
 
     import asyncio
 
+    # -- store: `run --store` records the run (the store is imported only then) --------------
+    store: Any = None
+    if store_url is not None:
+        from ._cli_store import open_cli_store
+
+        store = open_cli_store(store_url or None)
+
+    def runner(ex: Execution) -> Any:
+        if store is None:
+            return _run_with_signals(ex, progress)
+        from ._cli_store import run_recorded
+
+        return run_recorded(store, ex, lambda e: _run_with_signals(e, progress))
+
+    # -- end store --------------------------------------------------------------------------
     try:
         if progress is not None:
             with progress:
-                result = asyncio.run(_run_with_signals(execution, progress))
+                result = asyncio.run(runner(execution))
         else:
-            result = asyncio.run(_run_with_signals(execution, None))
+            result = asyncio.run(runner(execution))
     except WorkflowValidationError as exc:
         _invalid(exc, file)
+    finally:
+        if store is not None:
+            from ._cli_store import note_recorded
+
+            store.close()
+            note_recorded(execution.id, store, quiet)
 
     status = result.get("status")
     if output == "pretty":
@@ -725,6 +772,116 @@ def config(ctx: click.Context, as_json: bool, environment: str | None) -> None:
     for name, value, source in rows:
         table.add_row(name, value, source)
     _console(stderr=False).print(table)
+
+
+# -- store commands (workflows, history, show, retry, prune): in their own modules -------------
+
+
+class _LazyCommand(click.Command):
+    """A command whose module is imported only when it runs (or shows its own --help)."""
+
+    def __init__(self, name: str, target: str, short_help: str) -> None:
+        super().__init__(name, short_help=short_help, add_help_option=False)
+        self._target = target
+
+    def _load(self) -> click.Command:
+        import importlib
+
+        module, _, attr = self._target.partition(":")
+        command = getattr(importlib.import_module(module, __package__), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        return self._load().make_context(info_name, args, parent, **extra)
+
+
+for _name, _target, _help in (
+    ("workflows", "._cli_store:workflows", "List, add and remove workflows saved in the store."),
+    ("history", "._cli_executions:history", "List executions recorded in the store."),
+    ("show", "._cli_executions:show", "Show one recorded execution with its node runs."),
+    ("retry", "._cli_executions:retry", "Re-run a failed execution from its failed node."),
+    ("prune", "._cli_executions:prune", "Delete old executions from the store."),
+):
+    main.add_command(_LazyCommand(_name, _target, _help))
+
+# -- end store commands -------------------------------------------------------------------------
+
+
+# -- serve --------------------------------------------------------------------------------------
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  conv3n serve
+  conv3n serve --host 0.0.0.0 --port 8080 --workers 4
+  CONV3N_DATABASE_URL=postgresql://u:p@db/conv3n conv3n serve --env prod
+
+\b
+The store is CONV3N_DATABASE_URL (default sqlite:///./conv3n.db). API
+docs at /docs, OpenAPI at /openapi.json, metrics at /metrics.""",
+)
+@click.option("--host", default=None, metavar="ADDRESS", help="Address to listen on [127.0.0.1].")
+@click.option(
+    "--port", type=int, default=None, metavar="PORT", help="TCP port (0: any free one) [8787]."
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Worker processes running executions; 0 runs them in this process [CPU count].",
+)
+@click.option(
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="Settings environment (dev, staging, prod); overrides CONV3N_ENV.",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    environment: str | None,
+) -> None:
+    """Serve the HTTP API: run, save and watch workflows; prints the URL it listens on."""
+    from .settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(
+            environment=environment,
+            overrides={"host": host, "port": port, "workers": workers},
+        )
+    except SettingsError as exc:
+        sys.stderr.write(f"{exc}\n")
+        ctx.exit(EXIT_USAGE)
+    try:
+        from .server.app import serve as run_server
+    except ImportError as exc:
+        sys.stderr.write(
+            f"conv3n serve needs the server extra: pip install 'conv3n-jupyter[server]' ({exc})\n"
+        )
+        ctx.exit(EXIT_USAGE)
+
+    def announce(line: str) -> None:
+        click.echo(line)
+
+    try:
+        run_server(settings, announce=announce)
+    except KeyboardInterrupt:  # Ctrl-C: the server has stopped cleanly already
+        pass
+
+
+# -- end serve ----------------------------------------------------------------------------------
 
 
 if __name__ == "__main__":  # pragma: no cover

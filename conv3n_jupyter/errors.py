@@ -155,6 +155,10 @@ class StoreError(Conv3nError):
     """The store failed."""
 
 
+class InvalidCursor(StoreError, ValueError):
+    """A page cursor that the store did not hand out."""
+
+
 class NotFound(Conv3nError):
     """A workflow, execution or other named thing does not exist."""
 

@@ -90,6 +90,12 @@ class Settings:
             "Largest response body std/http_request reads, in bytes", "int", lo=0, blank_unset=True
         ),
     )
+    api_max_body: int = field(
+        default=10 * 1024 * 1024,
+        metadata=_meta(
+            "Largest request body `conv3n serve` accepts, in bytes (larger: 413)", "int", lo=1024
+        ),
+    )
     max_output_bytes: int = field(
         default=1024 * 1024,
         metadata=_meta(

@@ -25,6 +25,7 @@ class NodeStatus(str, Enum):
 class ExecutionStatus(str, Enum):
     """Status of a whole execution."""
 
+    QUEUED = "queued"  # recorded in the store, waiting for a worker
     RUNNING = "running"
     SUCCESS = "success"
     ERROR = "error"

@@ -142,6 +142,13 @@ def test_hello_greets(root: Path) -> None:
     assert run(root, "hello", name="Ada")["output"]["greeting"] == "Hello, Ada!"
 
 
+def test_welcome_pair_joins_two_child_runs(root: Path) -> None:
+    """welcome_pair runs hello twice as sub-workflows and joins their outputs."""
+    result = run(root, "welcome_pair", guest="Linus")
+    assert result["output"] == {"from": "Hello, Ada!", "to": "Hello, Linus!", "letters": 8}
+    assert result["nodes"]["greet_guest"]["data"]["name"] == "Linus"
+
+
 def test_csv_report_totals_the_paid_orders_and_writes_the_report(root: Path) -> None:
     """csv_report converts, filters and ranks the CSV rows and writes exact totals to out/."""
     result = run(root, "csv_report")

@@ -29,6 +29,7 @@ _BUILTIN: dict[str, str] = {
     "std/file": "conv3n_jupyter.blocks.std.file:File",
     "std/database": "conv3n_jupyter.blocks.std.database:Database",
     "std/noop": "conv3n_jupyter.blocks.std.noop:Noop",
+    "std/subworkflow": "conv3n_jupyter.blocks.std.subworkflow:SubWorkflow",
     "custom/code": "conv3n_jupyter.blocks.custom.code:Code",
 }
 

@@ -38,12 +38,16 @@ class Runtime:
         files_root: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         secrets: Mapping[str, str] | None = None,
+        store: Any = None,
     ) -> None:
         self.files_root = Path(
             files_root or os.environ.get("CONV3N_FILES_ROOT") or Path.cwd()
         ).resolve()
         self.env = dict(env) if env is not None else allowed_env()
         self.secrets = dict(secrets or {})
+        # The persistent store (``conv3n_jupyter.store.Store``) when one is configured: blocks
+        # that keep state beyond a run (workflow/global variables, sub-workflows by id) use it.
+        self.store = store
         self._http: Any = None
         self._resources: dict[str, Any] = {}
 
@@ -71,15 +75,15 @@ class Runtime:
         return res
 
     async def aclose(self) -> None:
-        """Close the HTTP client and every resource."""
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        """Close every resource, then the HTTP client (a resource may still use it to finish)."""
         resources, self._resources = self._resources, {}
         for res in resources.values():
             close = getattr(res, "aclose", None)
             if close is not None:
                 await close()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def __aenter__(self) -> Runtime:
         return self

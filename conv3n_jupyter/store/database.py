@@ -9,6 +9,7 @@ them to :class:`~conv3n_jupyter.errors.StoreError` and :class:`~conv3n_jupyter.e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 
 from ..errors import AlreadyExists, StoreError
+from ._sqlite_lock import SqliteLock
 
 DEFAULT_URL = "sqlite:///./conv3n.db"
 DEFAULT_MAX_OUTPUT_BYTES = 1_048_576
@@ -98,6 +100,14 @@ def upgrade(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
             engine.dispose()
 
 
+def _sqlite_file(engine: sa.Engine) -> str | None:
+    """The database file of a SQLite engine; ``None`` for an in-memory database."""
+    name = engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return str(Path(name).resolve())
+
+
 class Store:
     """A database holding workflows, executions, node runs, variables and artifacts.
 
@@ -112,6 +122,13 @@ class Store:
     def __init__(self, engine: sa.Engine, *, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES):
         self.engine = engine
         self.max_output_bytes = max_output_bytes
+        # SQLite has one writer at a time: transactions queue on a lock of ours instead of
+        # sleeping in SQLite's busy handler (see _sqlite_lock). PostgreSQL needs none.
+        self.lock: SqliteLock | contextlib.nullcontext[None] = (
+            SqliteLock(_sqlite_file(engine))
+            if engine.dialect.name == "sqlite"
+            else contextlib.nullcontext()
+        )
 
     @property
     def dialect(self) -> str:
@@ -121,13 +138,15 @@ class Store:
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
         """A connection in a transaction: committed on success, rolled back on an error."""
-        with _mapped(), self.engine.begin() as conn:
+        with self.lock, _mapped(), self.engine.begin() as conn:
             conn.info["store"] = self
             yield conn
 
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if isinstance(self.lock, SqliteLock):
+            self.lock.close()
 
     def __repr__(self) -> str:
         return f"<Store {_masked(str(self.engine.url))}>"

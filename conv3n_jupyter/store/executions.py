@@ -13,17 +13,29 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import NotFound, StoreError
+from ..errors import InvalidCursor, NotFound, StoreError
 from ..types import ExecutionStatus
 from .database import DEFAULT_MAX_OUTPUT_BYTES, Db, json_text, limit_json, store_of, transaction
 from .tables import executions, node_runs
 
-RUNNING = "running"
+QUEUED = ExecutionStatus.QUEUED.value
+RUNNING = ExecutionStatus.RUNNING.value
 CRASHED = ExecutionStatus.CRASHED.value
 """Status of an execution whose process stopped while it ran (see ``maintenance.mark_crashed``)."""
 
 _UPDATABLE = frozenset(
-    {"status", "finished_at", "duration_ms", "error", "output", "last_node", "trigger", "params"}
+    {
+        "status",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "error",
+        "output",
+        "last_node",
+        "trigger",
+        "params",
+        "worker",
+    }
 )
 _NODE_FIELDS = (
     "attempt",
@@ -45,6 +57,15 @@ def _limit(conn: sa.Connection, max_output_bytes: int | None) -> int:
     return store.max_output_bytes if store is not None else DEFAULT_MAX_OUTPUT_BYTES
 
 
+_INSERT = executions.insert()
+_CLAIM = (
+    executions.update()
+    .where(executions.c.id == sa.bindparam("eid"), executions.c.status == QUEUED)
+    .values(status=RUNNING, started_at=sa.bindparam("now"), worker=sa.bindparam("worker"))
+    .returning(*executions.c)
+)
+
+
 def create_execution(
     db: Db,
     *,
@@ -56,26 +77,122 @@ def create_execution(
     trigger: Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
     started_at: float | None = None,
+    definition: Mapping[str, Any] | None = None,
+    parent_id: str | None = None,
+    retry_of: str | None = None,
+    start_from: str | None = None,
+    timeout: float | None = None,
 ) -> str:
     """Record an execution (before it runs) and return its id.
 
-    ``workflow_id``/``workflow_version`` are null for a workflow that is not saved in the store.
+    ``workflow_id``/``workflow_version`` are null for a workflow that is not saved in the store;
+    such a run keeps its ``definition``, which a worker runs. ``status="queued"`` records an
+    execution handed to a worker pool (:func:`claim_execution` starts it); ``parent_id`` links
+    a sub-workflow run to its caller, ``retry_of``/``start_from`` a retry to what it retries.
     """
     eid = execution_id or uuid.uuid4().hex
+    now = time.time() if started_at is None else started_at
+    row = {
+        "id": eid,
+        "workflow_id": workflow_id,
+        "workflow_version": workflow_version,
+        "workflow_name": workflow_name,
+        "status": status,
+        "trigger": dict(trigger or {}),
+        "params": dict(params or {}),
+        "started_at": now,
+        "queued_at": now if status == QUEUED else None,
+        "definition": dict(definition) if definition is not None else None,
+        "parent_id": parent_id,
+        "retry_of": retry_of,
+        "start_from": start_from,
+        "timeout": timeout,
+    }
     with transaction(db) as conn:
-        conn.execute(
-            executions.insert().values(
-                id=eid,
-                workflow_id=workflow_id,
-                workflow_version=workflow_version,
-                workflow_name=workflow_name,
-                status=status,
-                trigger=dict(trigger or {}),
-                params=dict(params or {}),
-                started_at=time.time() if started_at is None else started_at,
+        # A statement built once with bound parameters: building one with literal values
+        # costs four times the database's own work for a row this small.
+        conn.execute(_INSERT, row)
+    return eid
+
+
+def claim_execution(db: Db, execution_id: str, *, worker: str) -> dict[str, Any] | None:
+    """Move a ``queued`` execution to ``running`` for ``worker``; the row, or ``None``.
+
+    ``None`` means another worker took it or it was cancelled before it started: the caller
+    must not run it. The row includes ``definition`` (or the saved workflow's, by version).
+    """
+    now = time.time()
+    with transaction(db) as conn:
+        # One statement: the row changes and comes back together (SQLite 3.35+, PostgreSQL).
+        row = conn.execute(_CLAIM, {"eid": execution_id, "now": now, "worker": worker}).first()
+        if row is None:
+            return None
+        out = row._asdict()
+        if out["definition"] is None and out["workflow_id"] is not None:
+            from .tables import workflow_versions
+
+            version = conn.execute(
+                sa.select(workflow_versions.c.definition).where(
+                    workflow_versions.c.workflow_id == out["workflow_id"],
+                    workflow_versions.c.version == out["workflow_version"],
+                )
+            ).scalar()
+            out["definition"] = version
+    return out
+
+
+def cancel_queued(db: Db, execution_id: str, *, reason: str = "cancelled by request") -> bool:
+    """Cancel an execution that no worker has started; ``False`` if it is not queued."""
+    now = time.time()
+    with transaction(db) as conn:
+        changed = conn.execute(
+            executions.update()
+            .where(executions.c.id == execution_id, executions.c.status == QUEUED)
+            .values(
+                status="cancelled",
+                finished_at=now,
+                duration_ms=0.0,
+                error={"type": "Cancelled", "message": reason, "node": None},
             )
         )
-    return eid
+        return bool(changed.rowcount)
+
+
+def read_queued(db: Db) -> list[str]:
+    """Ids of the executions waiting for a worker, oldest first."""
+    with transaction(db) as conn:
+        return list(
+            conn.execute(
+                sa.select(executions.c.id)
+                .where(executions.c.status == QUEUED)
+                .order_by(executions.c.queued_at, executions.c.id)
+            ).scalars()
+        )
+
+
+def previous_results(db: Db, execution_id: str) -> dict[str, Any]:
+    """An execution's stored node runs as the engine's ``previous`` (for a retry).
+
+    Only successful nodes are reusable; a node whose output was truncated in the store cannot
+    be reused, and is left out (the retry runs it again if it is needed).
+    """
+    stored = read_execution(db, execution_id)
+    nodes: dict[str, Any] = {}
+    for nid, run in stored["nodes"].items():
+        output = run.get("output")
+        if run.get("status") != "success":
+            continue
+        if isinstance(output, dict) and output.get("truncated") is True and "preview" in output:
+            continue
+        nodes[nid] = {
+            "status": "success",
+            "port": run.get("port") or "default",
+            "data": output,
+            "attempts": run.get("attempt"),
+            "duration_ms": run.get("duration_ms"),
+            "started_at": run.get("started_at"),
+        }
+    return {"execution_id": execution_id, "nodes": nodes}
 
 
 def update_execution(
@@ -153,7 +270,11 @@ def _upsert_sql(dialect: str) -> str:
 
 
 def read_execution(db: Db, execution_id: str) -> dict[str, Any]:
-    """The execution with ``nodes``: its node runs as ``{node_id: {...}}``."""
+    """The execution with ``nodes``: its node runs as ``{node_id: {...}}``.
+
+    ``definition`` (the snapshot of an unsaved workflow) is left out: read it with
+    :func:`claim_execution`'s row or the ``workflows`` functions.
+    """
     with transaction(db) as conn:
         row = conn.execute(sa.select(executions).where(executions.c.id == execution_id)).first()
         if row is None:
@@ -162,10 +283,42 @@ def read_execution(db: Db, execution_id: str) -> dict[str, Any]:
             sa.select(node_runs).where(node_runs.c.execution_id == execution_id)
         ).all()
     out = row._asdict()
+    out.pop("definition", None)
     out["nodes"] = {
         n.node_id: {k: v for k, v in n._asdict().items() if k != "execution_id"} for n in nodes
     }
     return out
+
+
+_LISTED = [c for c in executions.c if c.name != "definition"]
+
+
+def read_definition(db: Db, execution_id: str) -> dict[str, Any] | None:
+    """The workflow an execution ran: its own snapshot, else its saved workflow's version.
+
+    ``None`` when neither is kept (a run recorded by ``conv3n run --store`` of a file).
+    """
+    from .tables import workflow_versions
+
+    with transaction(db) as conn:
+        row = conn.execute(
+            sa.select(
+                executions.c.definition, executions.c.workflow_id, executions.c.workflow_version
+            ).where(executions.c.id == execution_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"execution {execution_id!r} not found")
+        if row.definition is not None:
+            return dict(row.definition)
+        if row.workflow_id is None:
+            return None
+        saved = conn.execute(
+            sa.select(workflow_versions.c.definition).where(
+                workflow_versions.c.workflow_id == row.workflow_id,
+                workflow_versions.c.version == row.workflow_version,
+            )
+        ).scalar()
+    return dict(saved) if isinstance(saved, dict) else None
 
 
 @dataclass
@@ -184,8 +337,10 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         started_at, eid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return float(started_at), str(eid)
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"invalid cursor {cursor!r}: pass back a next_cursor unchanged") from exc
+    except Exception as exc:  # binascii, JSON, unpacking, types: all mean "not ours"
+        raise InvalidCursor(
+            f"invalid cursor {cursor!r}: pass back a next_cursor unchanged"
+        ) from exc
 
 
 def read_executions(
@@ -203,7 +358,7 @@ def read_executions(
     """
     if limit < 1:
         raise StoreError(f"limit must be at least 1, got {limit}")
-    query = sa.select(executions)
+    query = sa.select(*_LISTED)
     if workflow_id is not None:
         query = query.where(executions.c.workflow_id == workflow_id)
     if status is not None:

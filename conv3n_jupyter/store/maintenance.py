@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +15,32 @@ from .executions import CRASHED, RUNNING
 from .tables import artifacts, executions
 
 
-def mark_crashed(db: Db, *, reason: str = "the process running it stopped") -> int:
-    """Mark every execution left ``running`` as ``crashed``; returns how many.
+def mark_crashed(
+    db: Db,
+    *,
+    reason: str = "the process running it stopped",
+    execution_ids: Iterable[str] | None = None,
+) -> int:
+    """Mark executions left ``running`` as ``crashed``; returns how many.
 
-    Call it when the single process that runs executions starts, before it runs any:
-    executions are never resumed, because a node may have had side effects (an HTTP POST,
-    a database write) that a second run would repeat. The error names the last node that
-    finished, so that a retry can start after it.
+    Without ``execution_ids``: every running execution. Call it when the service starts,
+    before it runs any: running executions are never resumed, because a node may have had
+    side effects (an HTTP POST, a database write) that a second run would repeat. (Queued
+    executions never started, so the service starts them.) With ``execution_ids``: only those,
+    when their worker died. The error names the last node that finished, so that a retry
+    can start after it.
     """
     now = time.time()
+    query = sa.select(executions.c.id, executions.c.started_at, executions.c.last_node).where(
+        executions.c.status == RUNNING
+    )
+    if execution_ids is not None:
+        ids = list(execution_ids)
+        if not ids:
+            return 0
+        query = query.where(executions.c.id.in_(ids))
     with transaction(db) as conn:
-        stuck = conn.execute(
-            sa.select(executions.c.id, executions.c.started_at, executions.c.last_node).where(
-                executions.c.status == RUNNING
-            )
-        ).all()
+        stuck = conn.execute(query).all()
         for row in stuck:
             conn.execute(
                 executions.update()

@@ -55,9 +55,18 @@ executions = sa.Table(
     sa.Column("error", sa.JSON, nullable=True),
     sa.Column("output", sa.JSON, nullable=True),
     sa.Column("last_node", sa.String(200), nullable=True),  # the last node that finished
+    # v0002: what a worker needs to run a queued execution, and the links between executions.
+    sa.Column("definition", sa.JSON, nullable=True),  # snapshot of a workflow not saved
+    sa.Column("parent_id", sa.String(64), nullable=True),  # the run that called std/subworkflow
+    sa.Column("retry_of", sa.String(64), nullable=True),  # the execution this one retries
+    sa.Column("start_from", sa.String(200), nullable=True),  # a retry re-runs from this node
+    sa.Column("timeout", sa.Float, nullable=True),  # seconds; null: the service's default
+    sa.Column("worker", sa.String(100), nullable=True),  # the worker process that ran it
+    sa.Column("queued_at", sa.Float, nullable=True),
     sa.Index("ix_executions_workflow_started", "workflow_id", "started_at"),
     sa.Index("ix_executions_status_started", "status", "started_at"),
     sa.Index("ix_executions_started", "started_at"),
+    sa.Index("ix_executions_parent", "parent_id"),
 )
 
 node_runs = sa.Table(
