@@ -31,6 +31,7 @@ BENCHMARKS = (
     "bench_code",
     "bench_notebook_graph",
     "bench_store",
+    "bench_api",
 )
 README = HERE / "README.md"
 RESULTS = HERE / "results.json"

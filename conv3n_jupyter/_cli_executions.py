@@ -177,19 +177,24 @@ def show(execution: str, output: str, database_url: str | None) -> None:
     if links:
         _echo("  " + " · ".join(links))
     nodes = sorted(row["nodes"].items(), key=lambda kv: str(kv[1].get("started_at") or ""))
+    # A retried node: a row per failed attempt ("fetch #1"), then the attempt it ended with.
+    runs: list[tuple[str, dict[str, Any]]] = []
+    for nid, r in nodes:
+        runs.extend((f"{nid} #{e.get('attempt')}", e) for e in r.get("earlier_attempts", ()))
+        runs.append((nid, r))
     _table(
         "node runs",
-        ["node", "status", "port", "attempts", "time", "error"],
+        ["node", "status", "port", "attempt", "time", "error"],
         [
             [
-                nid,
+                name,
                 str(r.get("status")),
                 str(r.get("port") or ""),
                 str(r.get("attempt") or ""),
                 _took(r.get("duration_ms")),
                 str((r.get("error") or {}).get("message") or ""),
             ]
-            for nid, r in nodes
+            for name, r in runs
         ],
     )
     error = row.get("error")

@@ -655,7 +655,7 @@ class Execution:
         node_input = {"error": error_input} if error_input is not None else self._input_of(nid)
         self.emit(ev.NODE_STARTED, nid, type=node.type)
         ctx = NodeContext(self, node, node_input)
-        result = await self._attempts(node, ctx)
+        result = await self._attempts(node, ctx, started, t0)
         if result["status"] == ERROR and node.fallback:
             result = await self._run_fallback(node, result)
         elif result["status"] == ERROR and node.on_error == "continue":
@@ -667,7 +667,11 @@ class Execution:
             result["logs"] = ctx.logs
         return result
 
-    async def _attempts(self, node: Node, ctx: NodeContext) -> dict[str, Any]:
+    async def _attempts(
+        self, node: Node, ctx: NodeContext, started: float, t0: float
+    ) -> dict[str, Any]:
+        """Run the block, retrying per ``node.retry``; ``started``/``t0``: the node's start
+        (wall and ``perf_counter``), which is the first attempt's."""
         block = self.plan.blocks[node.id]
         policy = node.retry
         debugger = self.debugger
@@ -684,6 +688,7 @@ class Execution:
                 "error": _error_dict(exc, node.id, 0),
             }
         attempt = 0
+        log_from = 0  # where this attempt's lines start in ctx.logs
         while True:
             attempt += 1
             ctx.attempt = attempt
@@ -714,14 +719,26 @@ class Execution:
                     delay = policy.delay(attempt)
                     if policy.jitter:
                         delay *= random.uniform(0.5, 1.0)
-                    self.emit(
-                        ev.NODE_RETRYING, node.id, attempt=attempt, delay=delay, error=_message(exc)
-                    )
+                    if self.listeners:
+                        # The failed attempt as a whole: its error, timings and log lines.
+                        self.emit(
+                            ev.NODE_RETRYING,
+                            node.id,
+                            attempt=attempt,
+                            delay=delay,
+                            error=_message(exc),
+                            error_detail=_error_dict(exc, node.id, attempt),
+                            started_at=_iso(started),
+                            duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+                            logs=ctx.logs[log_from:] or None,
+                        )
                     ctx.log(
                         f"attempt {attempt} failed: {_message(exc)}; retrying in {delay:.3f}s",
                         level="warning",
                     )
                     await asyncio.sleep(delay)
+                    started, t0 = time.time(), time.perf_counter()
+                    log_from = len(ctx.logs)
                     continue
                 return {
                     "status": ERROR,
@@ -749,7 +766,7 @@ class Execution:
         self.emit(ev.NODE_STARTED, fb.id, type=fb.type, fallback_for=node.id)
         t0 = time.perf_counter()
         started = time.time()
-        res = await self._attempts(fb, ctx)
+        res = await self._attempts(fb, ctx, started, t0)
         res["started_at"] = _iso(started)
         res["duration_ms"] = round((time.perf_counter() - t0) * 1000, 3)
         if ctx.logs:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._parse_cache import ParseCache
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..engine.executor import Execution
     from ..engine.runtime import Runtime
     from ..store.database import Store
+    from ..store.recorder import Finisher
 
 
 _CACHE = ParseCache()  # one worker runs the same few workflows again and again
@@ -49,18 +50,24 @@ async def run_queued(
     on_event: Callable[[Event], Any] | None = None,
     started: Callable[[Execution], Any] | None = None,
     default_timeout: float | None = None,
+    claim: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None,
+    finisher: Finisher | None = None,
 ) -> dict[str, Any] | None:
     """Claim and run one queued execution; its result, or ``None`` if it was not queued.
 
     ``started(execution)`` is called before the run (so that a cancel can reach it);
-    ``on_event`` receives every engine event. A workflow or parameter problem found only now
-    ends the execution as ``error`` (the API validates before it queues, so this is rare).
+    ``on_event`` receives every engine event; ``claim`` replaces the store call that claims
+    the execution and ``finisher`` the recorder's final write (both group commits in a worker). A workflow or parameter problem found only now ends the execution as
+    ``error`` (the API validates before it queues, so this is rare).
     """
     from ..engine.executor import Execution
     from ..store.executions import claim_execution, previous_results, update_execution
     from ..store.recorder import Recorder
 
-    row = await asyncio.to_thread(claim_execution, store, execution_id, worker=worker)
+    if claim is not None:  # e.g. a Coalescer claiming many in one transaction
+        row = await claim(execution_id)
+    else:
+        row = await asyncio.to_thread(claim_execution, store, execution_id, worker=worker)
     if row is None:
         return None
     try:
@@ -105,6 +112,7 @@ async def run_queued(
         execution,
         workflow_id=row["workflow_id"],
         workflow_version=row["workflow_version"],
+        finisher=finisher,
     )
     execution.listeners.append(recorder)
     if on_event is not None:

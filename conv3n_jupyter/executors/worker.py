@@ -82,6 +82,17 @@ class Worker:
         self.cancels: dict[str, str] = {}  # cancel asked before the execution started
         self.logs: dict[str, int] = {}
         self.stopping = False
+        from ..store.batching import Coalescer
+        from ..store.executions import claim_executions
+
+        worker_id = f"{name}/{os.getpid()}"
+        # Executions handed over together are claimed in one transaction.
+        self.claim: Coalescer[str, dict[str, Any] | None] = Coalescer(
+            lambda ids: claim_executions(store, ids, worker=worker_id)
+        )
+        from ..store.recorder import final_writes
+
+        self.finisher = final_writes(store)  # and the final writes of those that end together
 
     # -- sending ------------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
@@ -121,6 +132,8 @@ class Worker:
                     on_event=lambda event: self._on_event(execution_id, event),
                     started=lambda execution: self._started(execution_id, execution),
                     default_timeout=self.default_timeout,
+                    claim=self.claim,
+                    finisher=self.finisher,
                 )
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..executors.base import Executor
     from ..model import Workflow
     from ..settings import Settings
+    from ..store.batching import Coalescer
     from ..store.database import Store
     from .metrics import Metrics
     from .validation import ValidationThreads
@@ -37,6 +38,7 @@ class Services:
     store: Store | None = None
     executor: Executor | None = None
     validator: ValidationThreads | None = None
+    create: Coalescer[dict[str, Any], str] | None = None  # group commit of new executions
 
 
 def services(request: Request) -> Services:
@@ -144,12 +146,10 @@ async def queue_run(
 ) -> JSONResp:
     """Record a ``queued`` execution, hand it to the executor, answer 202 or its result."""
     from ..executors.base import crashed_result
-    from ..store.executions import create_execution, read_execution
+    from ..store.executions import execution_row, insert_executions, read_execution
 
     svc, store, executor = ready(request)
-    eid = await call(
-        create_execution,
-        store,
+    row = execution_row(
         workflow_name=workflow_name,
         status="queued",
         definition=definition,
@@ -160,6 +160,10 @@ async def queue_run(
         retry_of=retry_of,
         start_from=start_from,
     )
+    if svc.create is not None:
+        eid = await svc.create(row)
+    else:
+        eid = (await call(insert_executions, store, [row]))[0]
     log(
         svc.logger,
         "info",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -115,7 +116,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from ..store.batching import Coalescer
         from ..store.database import open_store
+        from ..store.executions import insert_executions
         from ..store.maintenance import mark_crashed
         from ._common import call
         from .validation import ValidationThreads
@@ -130,6 +133,7 @@ def create_app(
             )
         )
         svc.store = the_store
+        svc.create = Coalescer(partial(insert_executions, the_store))
         crashed = await call(mark_crashed, the_store, reason="the service stopped while it ran")
         log(
             logger,
@@ -155,7 +159,7 @@ def create_app(
             if own_store:
                 the_store.close()
             log(logger, "info", "service_stopped", "conv3n API stopped")
-            svc.store = svc.executor = None
+            svc.store = svc.executor = svc.create = None
             if svc.validator is not None:
                 svc.validator.close()
                 svc.validator = None

@@ -150,7 +150,11 @@ class ExecutionRow(BaseModel):
     finished_at: float | None = None
     duration_ms: float | None = None
     error: dict[str, Any] | None = None
-    nodes: dict[str, Any] | None = None
+    nodes: dict[str, Any] | None = Field(
+        None,
+        description="Each node's last attempt by node id; a retried node's row also has "
+        "earlier_attempts: its failed attempts' rows, oldest first",
+    )
 
 
 class ExecutionPage(BaseModel):

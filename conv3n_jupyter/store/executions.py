@@ -66,8 +66,7 @@ _CLAIM = (
 )
 
 
-def create_execution(
-    db: Db,
+def execution_row(
     *,
     workflow_name: str,
     execution_id: str | None = None,
@@ -82,18 +81,11 @@ def create_execution(
     retry_of: str | None = None,
     start_from: str | None = None,
     timeout: float | None = None,
-) -> str:
-    """Record an execution (before it runs) and return its id.
-
-    ``workflow_id``/``workflow_version`` are null for a workflow that is not saved in the store;
-    such a run keeps its ``definition``, which a worker runs. ``status="queued"`` records an
-    execution handed to a worker pool (:func:`claim_execution` starts it); ``parent_id`` links
-    a sub-workflow run to its caller, ``retry_of``/``start_from`` a retry to what it retries.
-    """
-    eid = execution_id or uuid.uuid4().hex
+) -> dict[str, Any]:
+    """The ``executions`` row :func:`create_execution` writes (for :func:`insert_executions`)."""
     now = time.time() if started_at is None else started_at
-    row = {
-        "id": eid,
+    return {
+        "id": execution_id or uuid.uuid4().hex,
         "workflow_id": workflow_id,
         "workflow_version": workflow_version,
         "workflow_name": workflow_name,
@@ -108,11 +100,28 @@ def create_execution(
         "start_from": start_from,
         "timeout": timeout,
     }
+
+
+def create_execution(db: Db, **fields: Any) -> str:
+    """Record an execution (before it runs) and return its id.
+
+    Keywords are those of :func:`execution_row`: ``workflow_name`` (required),
+    ``execution_id``, ``workflow_id``/``workflow_version`` (null for a workflow that is not
+    saved in the store; such a run keeps its ``definition``, which a worker runs), ``status``
+    (``"queued"`` for an execution handed to a worker pool: :func:`claim_execution` starts
+    it), ``trigger``, ``params``, ``started_at``, ``parent_id`` (a sub-workflow run's caller),
+    ``retry_of``/``start_from`` (a retry and where it starts), ``timeout``.
+    """
+    return insert_executions(db, [execution_row(**fields)])[0]
+
+
+def insert_executions(db: Db, rows: list[dict[str, Any]]) -> list[str]:
+    """Write execution rows (from :func:`execution_row`) in one transaction; their ids."""
     with transaction(db) as conn:
         # A statement built once with bound parameters: building one with literal values
         # costs four times the database's own work for a row this small.
-        conn.execute(_INSERT, row)
-    return eid
+        conn.execute(_INSERT, rows)
+    return [row["id"] for row in rows]
 
 
 def claim_execution(db: Db, execution_id: str, *, worker: str) -> dict[str, Any] | None:
@@ -139,6 +148,14 @@ def claim_execution(db: Db, execution_id: str, *, worker: str) -> dict[str, Any]
             ).scalar()
             out["definition"] = version
     return out
+
+
+def claim_executions(
+    db: Db, execution_ids: list[str], *, worker: str
+) -> list[dict[str, Any] | None]:
+    """:func:`claim_execution` for several executions in one transaction, results in order."""
+    with transaction(db) as conn:
+        return [claim_execution(conn, eid, worker=worker) for eid in execution_ids]
 
 
 def cancel_queued(db: Db, execution_id: str, *, reason: str = "cancelled by request") -> bool:
@@ -173,7 +190,8 @@ def read_queued(db: Db) -> list[str]:
 def previous_results(db: Db, execution_id: str) -> dict[str, Any]:
     """An execution's stored node runs as the engine's ``previous`` (for a retry).
 
-    Only successful nodes are reusable; a node whose output was truncated in the store cannot
+    Each node's last attempt counts (:func:`read_execution`'s ``nodes``). Only successful
+    nodes are reusable; a node whose output was truncated in the store cannot
     be reused, and is left out (the retry runs it again if it is needed).
     """
     stored = read_execution(db, execution_id)
@@ -221,11 +239,19 @@ def upsert_node_runs(
     *,
     max_output_bytes: int | None = None,
 ) -> int:
-    """Insert or replace node runs (one row per node), all in one statement; returns the count.
+    """Insert or replace node runs, all in one statement; returns the count.
 
-    Each run has ``node_id`` and any of ``attempt``, ``status``, ``port``, ``input``,
+    A row is one attempt of one node: ``(node_id, attempt)`` is its key, so a row for the
+    same attempt replaces the earlier one and another attempt adds a row. Each run has
+    ``node_id`` and any of ``attempt`` (default 1), ``status``, ``port``, ``input``,
     ``output``, ``logs``, ``error``, ``started_at`` (ISO 8601), ``duration_ms``. Input and
     output above the byte limit are stored truncated.
+
+        >>> upsert_node_runs(store, eid, [
+        ...     {"node_id": "call", "attempt": 1, "status": "error", "error": {"message": "503"}},
+        ...     {"node_id": "call", "attempt": 2, "status": "success", "output": {"ok": True}},
+        ... ])
+        2
     """
     with transaction(db) as conn:
         limit = _limit(conn, max_output_bytes)
@@ -262,15 +288,24 @@ def _upsert_sql(dialect: str) -> str:
         marks = ["?"] * len(_COLUMNS)
     else:  # psycopg's format style; its text parameters need a cast to json
         marks = ["%s::json" if c in _JSON_COLUMNS else "%s" for c in _COLUMNS]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _NODE_FIELDS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _NODE_FIELDS if c != "attempt")
     return (
         f"INSERT INTO node_runs ({', '.join(_COLUMNS)}) VALUES ({', '.join(marks)}) "
-        f"ON CONFLICT (execution_id, node_id) DO UPDATE SET {updates}"
+        f"ON CONFLICT (execution_id, node_id, attempt) DO UPDATE SET {updates}"
     )
 
 
 def read_execution(db: Db, execution_id: str) -> dict[str, Any]:
-    """The execution with ``nodes``: its node runs as ``{node_id: {...}}``.
+    """The execution with ``nodes``: each node's last attempt as ``{node_id: {...}}``.
+
+    A node that was retried also has ``earlier_attempts``: the rows of its failed attempts,
+    oldest first, with the same fields (the key is absent when there was one attempt). The
+    last row's ``started_at``/``duration_ms`` are the node's as a whole (retries included);
+    an earlier attempt's are that attempt's own.
+
+        >>> run = read_execution(store, eid)["nodes"]["call"]
+        >>> run["attempt"], [a["error"]["message"] for a in run["earlier_attempts"]]
+        (3, ['HTTP 503', 'HTTP 503'])
 
     ``definition`` (the snapshot of an unsaved workflow) is left out: read it with
     :func:`claim_execution`'s row or the ``workflows`` functions.
@@ -279,15 +314,27 @@ def read_execution(db: Db, execution_id: str) -> dict[str, Any]:
         row = conn.execute(sa.select(executions).where(executions.c.id == execution_id)).first()
         if row is None:
             raise NotFound(f"execution {execution_id!r} not found")
-        nodes = conn.execute(
-            sa.select(node_runs).where(node_runs.c.execution_id == execution_id)
+        runs = conn.execute(
+            sa.select(*_RUN_COLUMNS)
+            .where(node_runs.c.execution_id == execution_id)
+            .order_by(node_runs.c.node_id, node_runs.c.attempt)
         ).all()
     out = row._asdict()
     out.pop("definition", None)
-    out["nodes"] = {
-        n.node_id: {k: v for k, v in n._asdict().items() if k != "execution_id"} for n in nodes
-    }
+    nodes: dict[str, dict[str, Any]] = {}
+    for run in runs:  # attempts in order: a later one becomes the node's row
+        current = run._asdict()
+        before = nodes.get(run.node_id)
+        if before is not None:
+            earlier = before.pop("earlier_attempts", [])
+            earlier.append(before)
+            current["earlier_attempts"] = earlier
+        nodes[run.node_id] = current
+    out["nodes"] = nodes
     return out
+
+
+_RUN_COLUMNS = [c for c in node_runs.c if c.name != "execution_id"]
 
 
 _LISTED = [c for c in executions.c if c.name != "definition"]

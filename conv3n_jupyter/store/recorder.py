@@ -4,9 +4,10 @@ The :class:`Recorder` is an engine listener. The execution row is written before
 starts; each finished node becomes a row (its JSON encoded once, when it finishes) in a
 buffer that is written in one transaction at most every ``flush_interval`` seconds, in a
 worker thread so that the event loop never waits on the database; the last batch and the
-final status, output and error go in one transaction at the end. A crash loses at most one
-interval of node rows, and the execution stays ``running`` until
-:func:`~conv3n_jupyter.store.maintenance.mark_crashed` marks it. A write that fails keeps its
+final status, output and error go in one transaction at the end. A node that is retried
+also leaves a row per failed attempt (status ``error``, from its ``node_retrying`` event) in
+the same batches. A crash loses at most one interval of node rows, and the execution stays
+``running`` until :func:`~conv3n_jupyter.store.maintenance.mark_crashed` marks it. A write that fails keeps its
 rows for the next one; only the last write's failure is raised (by :meth:`Recorder.finish`).
 
 These writes go to the driver's connection from the engine's pool, below SQLAlchemy's
@@ -20,7 +21,7 @@ import functools
 import json
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,15 +30,19 @@ from ..engine import events as ev
 from ..engine.executor import Execution
 from ..errors import AlreadyExists, NotFound, StoreError
 from ..model import Workflow, load, parse
+from ..types import NodeStatus
 from .database import PREVIEW_CHARS, json_text
 from .executions import RUNNING, _upsert_sql
 from .workflows import read_workflow
 
 if TYPE_CHECKING:
     from ..engine.events import Event
+    from .batching import Coalescer
     from .database import Store
 
 _FINISHED = (ev.NODE_FINISHED, ev.NODE_SKIPPED)
+_RETRYING = ev.NODE_RETRYING
+_ERROR = NodeStatus.ERROR.value
 _JSON = frozenset({"error", "output", "trigger", "params"})
 Row = tuple[Any, ...]
 
@@ -90,14 +95,19 @@ class Recorder:
         workflow_id: str | None = None,
         workflow_version: int | None = None,
         flush_interval: float = 0.1,
+        finisher: Finisher | None = None,
     ) -> None:
         self.store = store
         self.execution = execution
+        # Shared by the recorders of one process: their final writes go together (see
+        # ``final_writes``); without one, each finish() is a transaction of its own.
+        self.finisher = finisher
         self.workflow_id = workflow_id
         self.workflow_version = workflow_version
         self.flush_interval = flush_interval
         self.flushes = 0
         self._pending: list[Row] = []
+        self._retried: dict[str, int] = {}  # node → its last failed attempt
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
 
@@ -127,18 +137,27 @@ class Recorder:
     def __call__(self, event: Event) -> None:
         if event.type in _FINISHED and event.execution_id == self.execution.id:
             self._pending.append(self._row(event.node_id or ""))
-            if self._timer is None and self._flushing is None:
-                loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(self.flush_interval, self._kick)
+        elif event.type == _RETRYING and event.execution_id == self.execution.id:
+            self._pending.append(self._failed_attempt(event))
+        else:
+            return
+        if self._timer is None and self._flushing is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.flush_interval, self._kick)
 
     def _row(self, nid: str) -> Row:
         """The node's ``node_runs`` row, its JSON encoded now (later changes are not stored)."""
         r = self.execution.results.get(nid, {})
         limit = self.store.max_output_bytes
+        attempt = r.get("attempts", 0)
+        if not attempt and self._retried:
+            # Cancelled (or skipped with its group) after failed attempts: the next attempt's
+            # row, so that it stays the node's last one.
+            attempt = self._retried.get(nid, -1) + 1
         return (
             self.execution.id,
             nid,
-            r.get("attempts", 0),
+            attempt,
             r.get("status"),
             r.get("port"),
             None,  # input: not kept by the engine
@@ -147,6 +166,26 @@ class Recorder:
             _json(r.get("error"), limit),
             r.get("started_at"),
             r.get("duration_ms"),
+        )
+
+    def _failed_attempt(self, event: Event) -> Row:
+        """The row of a failed attempt that is retried, from its ``node_retrying`` event."""
+        data, nid = event.data, event.node_id or ""
+        limit = self.store.max_output_bytes
+        self._retried[nid] = attempt = data.get("attempt", 1)
+        error = data.get("error_detail") or {"message": data.get("error"), "node": nid}
+        return (
+            self.execution.id,
+            nid,
+            attempt,
+            _ERROR,
+            None,  # port
+            None,  # input
+            None,  # output
+            _json(data.get("logs"), limit),
+            _json(error, limit),
+            data.get("started_at"),
+            data.get("duration_ms"),
         )
 
     def _kick(self) -> None:
@@ -167,19 +206,22 @@ class Recorder:
 
     def _write(self, batch: list[Row], final: dict[str, Any] | None) -> None:
         """One transaction: the node rows, then the execution's last node and ``final`` fields."""
+        with self._cursor() as cur:
+            self._write_with(cur, batch, final)
+
+    def _write_with(self, cur: Any, batch: list[Row], final: dict[str, Any] | None) -> None:
         fields = dict(final or {})
         if batch:
             fields["last_node"] = batch[-1][1]
         limit = self.store.max_output_bytes
         values = [json_text(v, limit) if k in _JSON else v for k, v in fields.items()]
         dialect = self.store.dialect
-        with self._cursor() as cur:
-            if batch:
-                cur.executemany(_upsert_sql(dialect), batch)
-            if fields:
-                cur.execute(_sql(dialect, tuple(fields), update=True), (*values, self.execution.id))
-                if cur.rowcount == 0:
-                    raise NotFound(f"execution {self.execution.id!r} not found in the store")
+        if batch:
+            cur.executemany(_upsert_sql(dialect), batch)
+        if fields:
+            cur.execute(_sql(dialect, tuple(fields), update=True), (*values, self.execution.id))
+            if cur.rowcount == 0:
+                raise NotFound(f"execution {self.execution.id!r} not found in the store")
         self.flushes += 1
 
     @contextmanager
@@ -203,6 +245,10 @@ class Recorder:
             conn.commit()
         except engine.dialect.loaded_dbapi.IntegrityError as exc:
             conn.rollback()
+            if "foreign key" in str(exc).lower():  # node rows of an execution that is gone
+                raise NotFound(
+                    f"execution {self.execution.id!r} not found in the store: {exc}"
+                ) from exc
             raise AlreadyExists(f"recording execution {self.execution.id!r}: {exc}") from exc
         except engine.dialect.loaded_dbapi.Error as exc:
             conn.rollback()
@@ -227,13 +273,55 @@ class Recorder:
             "output": result["output"] if ex.results else None,
         }
         batch, self._pending = self._pending, []
-        await asyncio.to_thread(self._write, batch, final)
+        if self.finisher is None:
+            await asyncio.to_thread(self._write, batch, final)
+            return
+        failure = await self.finisher((self, batch, final))
+        if failure is not None:
+            raise failure
 
     def __repr__(self) -> str:
         return (
             f"<Recorder {self.execution.id[:8]} {self.flushes} flushes"
             f" {len(self._pending)} pending>"
         )
+
+
+FinalWrite = tuple["Recorder", list[Row], dict[str, Any]]
+Finisher = Callable[[FinalWrite], Awaitable[BaseException | None]]
+
+
+def final_writes(store: Store) -> Coalescer[FinalWrite, BaseException | None]:
+    """A shared ``finisher`` for the recorders of one process: group commit of final writes.
+
+        >>> finisher = final_writes(store)
+        >>> Recorder(store, execution, finisher=finisher)
+
+    Executions that end while another's final write is in flight are written together, in
+    one transaction. If that transaction fails, each is written alone, so that one bad
+    execution does not take the others' results with it.
+    """
+    from .batching import Coalescer
+
+    def write(items: list[FinalWrite]) -> list[BaseException | None]:
+        if len(items) > 1:
+            try:
+                with items[0][0]._cursor() as cur:
+                    for recorder, batch, final in items:
+                        recorder._write_with(cur, batch, final)
+                return [None] * len(items)
+            except Exception:  # written one by one below, each with its own outcome
+                pass
+        results: list[BaseException | None] = []
+        for recorder, batch, final in items:
+            try:
+                recorder._write(batch, final)
+                results.append(None)
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    return Coalescer(write)
 
 
 @functools.cache

@@ -79,7 +79,9 @@ node_runs = sa.Table(
         primary_key=True,
     ),
     sa.Column("node_id", sa.String(200), primary_key=True),
-    sa.Column("attempt", sa.Integer, nullable=False),  # attempts made (0: pinned/skipped)
+    # v0003: one row per attempt, numbered from 1; a node's last row is the one it ended
+    # with (0: pinned, skipped, or failed before its first attempt).
+    sa.Column("attempt", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("port", sa.String(100), nullable=True),
     sa.Column("input", sa.JSON, nullable=True),
