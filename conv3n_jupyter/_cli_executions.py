@@ -152,9 +152,12 @@ Examples:
 def show(execution: str, output: str, database_url: str | None) -> None:
     """Show one execution (an id or an unambiguous id prefix) with its node runs."""
     need_store()
+    from .store.maintenance import list_artifacts
+
     store = open_cli_store(database_url)
     try:
         row = find_execution(store, execution)
+        row["artifacts"] = list_artifacts(store, row["id"])
     finally:
         store.close()
     if output == "json":
@@ -197,10 +200,28 @@ def show(execution: str, output: str, database_url: str | None) -> None:
             for name, r in runs
         ],
     )
+    if row["artifacts"]:
+        _table(
+            "artifacts",
+            ["name", "node", "size"],
+            [[str(a["name"]), str(a["node_id"] or ""), _size(a["size"])] for a in row["artifacts"]],
+        )
     error = row.get("error")
     if isinstance(error, dict):
         where = f" at node {error['node']!r}" if error.get("node") else ""
         sys.stderr.write(f"error{where}: {error.get('type')}: {error.get('message')}\n")
+
+
+def _size(n: int) -> str:
+    """``512 B``, ``1.5 KiB``, ``3.2 MiB``."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 # -- retry --------------------------------------------------------------------------------------
@@ -397,19 +418,34 @@ def retry(
     epilog="""\b
 Examples:
   conv3n prune --older-than 30d
-  conv3n prune --keep-last 1000""",
+  conv3n prune --keep-last 1000
+  conv3n prune                      # history_keep_days / history_keep_last settings""",
 )
 @click.option("--older-than", metavar="AGE", help="Delete executions finished longer ago ('30d').")
 @click.option("--keep-last", type=click.IntRange(min=0), metavar="N", help="Keep the N newest.")
 @database_url_option
 def prune(older_than: str | None, keep_last: int | None, database_url: str | None) -> None:
-    """Delete finished executions (with their node runs) from the history; prints how many."""
+    """Delete finished executions (with their node runs) from the history; prints how many.
+
+    Without flags the history_keep_days and history_keep_last settings apply.
+    """
     need_store()
     from .store.maintenance import prune as prune_store
 
-    if older_than is None and keep_last is None:
-        raise click.UsageError("give --older-than and/or --keep-last")
     seconds = _seconds(older_than, "'--older-than'") if older_than else None
+    if older_than is None and keep_last is None:
+        from .errors import Conv3nError
+        from .settings import load_settings
+
+        try:
+            seconds, keep_last = load_settings().history_limits()
+        except Conv3nError as exc:
+            fail(str(exc), EXIT_USAGE)
+        if seconds is None and keep_last is None:
+            raise click.UsageError(
+                "give --older-than and/or --keep-last, or set the history_keep_days or "
+                "history_keep_last setting (CONV3N_HISTORY_KEEP_DAYS, conv3n.toml)"
+            )
     store = open_cli_store(database_url)
     try:
         removed = prune_store(store, older_than=seconds, keep_last=keep_last)

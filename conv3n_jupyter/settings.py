@@ -122,6 +122,33 @@ class Settings:
             "Memory a worker process may use before it is replaced, in MiB", "int", lo=64
         ),
     )
+    history_keep_days: float | None = field(
+        default=None,
+        metadata=_meta(
+            "Delete finished executions older than this many days ('30', '7d', '12h'; "
+            "unset or 0: no age limit); `conv3n serve` prunes at start and hourly",
+            "age",
+            blank_unset=True,
+        ),
+    )
+    history_keep_last: int = field(
+        default=0,
+        metadata=_meta(
+            "Keep only this many newest executions (0: no count limit); pruned as above",
+            "int",
+            lo=0,
+            blank_unset=True,
+        ),
+    )
+
+    def history_limits(self) -> tuple[float | None, int | None]:
+        """``(older_than seconds, keep_last)`` for pruning; ``(None, None)``: keep everything.
+
+        >>> Settings(history_keep_days=30.0, history_keep_last=0).history_limits()
+        (2592000.0, None)
+        """
+        days = self.history_keep_days
+        return (days * 86400.0 if days else None), (self.history_keep_last or None)
 
     def __repr__(self) -> str:
         inner = ", ".join(
@@ -392,6 +419,8 @@ def _convert(spec: Any, raw: Any, text: bool) -> Any:
         if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
             raise ValueError("expected a list of names or a comma-separated string")
         return tuple(i.strip() for i in items if i.strip())
+    if kind == "age":
+        return _age_days(raw)
     from ._durations import parse_duration  # kind == "duration"
 
     # A bare number means milliseconds in workflows but would read as seconds here: a unit is
@@ -405,3 +434,30 @@ def _convert(spec: Any, raw: Any, text: bool) -> Any:
     if seconds <= 0:
         raise ValueError("expected a positive duration")
     return seconds
+
+
+def _age_days(raw: Any) -> float | None:
+    """An age in days: a bare number counts days (``30``), else a duration (``'7d'``, ``'12h'``).
+
+    0 means no limit (``None``).
+    """
+    from ._durations import parse_duration
+
+    if isinstance(raw, bool):
+        raise ValueError("expected a number of days or a duration ('30', '7d', '12h')")
+    if isinstance(raw, str) and raw.strip():
+        try:
+            raw = float(raw.strip())
+        except ValueError:
+            try:
+                days = parse_duration(raw) / 86400.0
+            except ValueError:
+                raise ValueError(
+                    "expected a number of days or a duration ('30', '7d', '12h')"
+                ) from None
+            return days or None
+    if not isinstance(raw, (int, float)):
+        raise ValueError("expected a number of days or a duration ('30', '7d', '12h')")
+    if raw != raw or raw in (float("inf"), float("-inf")) or raw < 0:
+        raise ValueError("expected a finite number of days, 0 or more")
+    return float(raw) or None

@@ -274,6 +274,65 @@ def test_prune(tmp_path: Path, env: dict[str, str]) -> None:
     assert "give a unit" in bare.stderr
 
 
+def test_prune_without_flags_uses_the_history_settings(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bare `conv3n prune` applies history_keep_days / history_keep_last; flags still win."""
+    wf = write(tmp_path / "s.json", SETTER)
+    for _ in range(4):
+        invoke("run", wf, "--store", "-q", "-p", "text=x")
+    monkeypatch.setenv("CONV3N_HISTORY_KEEP_DAYS", "1d")
+    assert invoke("prune").stdout == "removed 0 executions\n"
+    monkeypatch.setenv("CONV3N_HISTORY_KEEP_LAST", "3")
+    assert invoke("prune").stdout == "removed 1 execution\n"
+    assert invoke("prune", "--keep-last", "1").stdout == "removed 2 executions\n"
+    assert len(json.loads(invoke("history", "--output", "json").stdout)) == 1
+    monkeypatch.setenv("CONV3N_HISTORY_KEEP_LAST", "many")
+    bad = invoke("prune")
+    assert bad.exit_code == 2 and "CONV3N_HISTORY_KEEP_LAST" in bad.stderr
+    monkeypatch.delenv("CONV3N_HISTORY_KEEP_LAST")
+    monkeypatch.setenv("CONV3N_HISTORY_KEEP_DAYS", "0")
+    unset = invoke("prune")
+    assert unset.exit_code == 2 and "history_keep_days" in unset.stderr
+
+
+WRITER = {
+    "name": "writer",
+    "nodes": {
+        "save": {"type": "std/file", "config": {"operation": "write", "path": "out/r.json",
+                                                "content": {"n": 1}, "mkdirs": True}},
+    },
+}  # fmt: skip
+
+
+def test_run_store_records_artifacts_and_show_lists_them(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`run --store` records the file std/file wrote; `show` lists it under the node runs."""
+    wf = write(tmp_path / "w.json", WRITER)
+    eid = json.loads(invoke("run", wf, "--store", "-q").stdout)["execution_id"]
+    written = Path(env["CONV3N_FILES_ROOT"]) / "out" / "r.json"
+    size = written.stat().st_size
+    shown = invoke("show", eid)
+    assert shown.exit_code == 0
+    table = shown.stdout
+    assert table.index("node runs") < table.index("artifacts")
+    assert "out/r.json" in table and f"{size} B" in table
+    data = json.loads(invoke("show", eid, "--output", "json").stdout)
+    [artifact] = data["artifacts"]
+    assert artifact["name"] == "out/r.json" and artifact["node_id"] == "save"
+    assert artifact["size"] == size and artifact["path"] == str(written)
+
+
+def test_plain_run_writes_files_and_records_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+    """Without --store the file is written and no store is opened or created."""
+    wf = write(tmp_path / "w.json", WRITER)
+    ran = conv3n(env, "run", wf, "-q")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads((Path(env["CONV3N_FILES_ROOT"]) / "out" / "r.json").read_text()) == {"n": 1}
+    assert not (tmp_path / "conv3n.db").exists()
+
+
 def test_missing_store_extra_gives_the_install_line(tmp_path: Path, env: dict[str, str]) -> None:
     """Without SQLAlchemy the store commands exit 2 with the pip line; a plain run still works."""
     wf = write(tmp_path / "n.json", {"name": "n", "nodes": {"a": {"type": "std/noop"}}})

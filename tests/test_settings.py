@@ -319,3 +319,48 @@ def test_config_command_plain_text_and_errors(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stdout == ""
     assert "CONV3N_PORT: expected a whole number, got 'x'" in bad.stderr
     assert "--env: unknown environment 'qa'; known: dev, staging, prod" in bad.stderr
+
+
+# -- history retention ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "days"),
+    [("30", 30.0), ("7d", 7.0), ("12h", 0.5), ("1.5", 1.5), (" 2d ", 2.0), ("0", None), ("", None)],
+)
+def test_history_keep_days_reads_days_or_a_duration(raw: str, days: float | None) -> None:
+    """A bare number counts days, a unit makes it a duration; 0 or blank means no age limit."""
+    s = load_settings(environ={"CONV3N_HISTORY_KEEP_DAYS": raw}, config_path=None)
+    assert s.history_keep_days == days
+    assert s.history_limits() == ((days * 86400 if days else None), None)
+
+
+def test_history_settings_default_to_keeping_everything_and_read_the_file(tmp_path: Path) -> None:
+    """By default nothing is pruned; TOML numbers and strings both work."""
+    assert load_settings(environ={}, config_path=None).history_limits() == (None, None)
+    path = toml(tmp_path, "[default]\nhistory_keep_days = 30\nhistory_keep_last = 500\n")
+    assert load_settings(environ={}, config_path=path).history_limits() == (2592000.0, 500)
+    path = toml(tmp_path, '[default]\nhistory_keep_days = "36h"\nhistory_keep_last = 0\n')
+    assert load_settings(environ={}, config_path=path).history_limits() == (129600.0, None)
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expected"),
+    [
+        ("CONV3N_HISTORY_KEEP_DAYS", "-1", "expected a finite number of days, 0 or more"),
+        ("CONV3N_HISTORY_KEEP_DAYS", "soon", "expected a number of days or a duration"),
+        ("CONV3N_HISTORY_KEEP_DAYS", "nan", "expected a finite number of days"),
+        ("CONV3N_HISTORY_KEEP_LAST", "-3", "expected a whole number"),
+        ("CONV3N_HISTORY_KEEP_LAST", "ten", "expected a whole number"),
+    ],
+)
+def test_bad_history_settings_are_reported(var: str, value: str, expected: str) -> None:
+    (problem,) = problems_of(environ={var: value}, config_path=None)
+    assert problem.startswith(f"{var}: {expected}")
+    assert problem.endswith(f"got {value!r}")
+
+
+def test_history_keep_days_refuses_booleans_in_the_file(tmp_path: Path) -> None:
+    path = toml(tmp_path, "[default]\nhistory_keep_days = true\n")
+    (problem,) = problems_of(environ={}, config_path=path)
+    assert "history_keep_days: expected a number of days or a duration" in problem

@@ -5,13 +5,15 @@
     >>> serve(load_settings())            # blocks; what `conv3n serve` runs
 
 Start-up (the lifespan): open the store (migrating it), mark executions left ``running`` as
-``crashed``, start the executor (which submits the ``queued`` ones again). Shut-down stops
-the executor and closes what the app opened itself.
+``crashed``, start the executor (which submits the ``queued`` ones again), and start pruning
+the history when a retention setting asks for it (see :mod:`.retention`). Shut-down stops
+the pruning and the executor and closes what the app opened itself.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -121,6 +123,7 @@ def create_app(
         from ..store.executions import insert_executions
         from ..store.maintenance import mark_crashed
         from ._common import call
+        from .retention import start_retention, stop_retention
         from .validation import ValidationThreads
 
         configure_logging(settings.log_level, settings.log_format, log_stream, logger)
@@ -148,11 +151,17 @@ def create_app(
         running.on_event, running.on_result = _hooks(svc)
         await running.start()
         svc.validator = ValidationThreads()
+        retention = start_retention(the_store, settings, logger)
         log(logger, "info", "service_started", "conv3n API started",
             executor=running.stats().kind)  # fmt: skip
+        if running.stats().kind == "in-process":
+            log(logger, "warning", "in_process_executions",
+                "executions run inside the API process (--workers 0): every workflow's"
+                " expressions and code run here; use it for development only")  # fmt: skip
         try:
             yield
         finally:
+            await stop_retention(retention)
             if own_executor:
                 await running.close()
             running.on_event = running.on_result = None
@@ -178,9 +187,21 @@ def create_app(
     )
     app.state.conv3n = svc
     install_error_handlers(app)
-    from . import routes_executions, routes_run, routes_system, routes_workflows
+    from . import (
+        routes_artifacts,
+        routes_executions,
+        routes_run,
+        routes_system,
+        routes_workflows,
+    )
 
-    for module in (routes_run, routes_workflows, routes_executions, routes_system):
+    for module in (
+        routes_run,
+        routes_workflows,
+        routes_executions,
+        routes_artifacts,
+        routes_system,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_body=settings.api_max_body)
     app.add_middleware(RequestLog, logger=logger, metrics=metrics)
@@ -191,6 +212,11 @@ def serve(settings: Settings, *, announce: Callable[[str], Any] = print) -> None
     """Serve the API with uvicorn until interrupted; ``announce`` gets the URL once bound."""
     import uvicorn
 
+    from .._paths import ROOT_ENV
+
+    if settings.files_root is not None:
+        # The engine (here and in the worker processes) reads the files root from here.
+        os.environ[ROOT_ENV] = str(settings.files_root)
     app = create_app(settings)
 
     class _Server(uvicorn.Server):

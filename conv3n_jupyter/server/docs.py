@@ -32,6 +32,14 @@ text-align:left;vertical-align:top}
 """
 
 
+def _prose(text: str) -> str:
+    """Escaped text with its `code spans` set in code type (the only markup read)."""
+    pieces = escape(text).split("`")
+    if len(pieces) % 2 == 0:  # an unmatched backtick: leave the text as it is
+        return escape(text)
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+
+
 def _json(value: Any) -> str:
     return escape(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
@@ -87,7 +95,7 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> str:
         f"<code>{escape(path)}</code> — {escape(str(op.get('summary') or ''))}</summary>"
     ]
     if op.get("description"):
-        parts.append(f"<p>{escape(str(op['description']))}</p>")
+        parts.append(f"<p>{_prose(str(op['description']))}</p>")
     parts.append(_parameters(op.get("parameters") or []))
     body = op.get("requestBody")
     if isinstance(body, dict):

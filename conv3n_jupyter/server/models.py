@@ -28,8 +28,8 @@ HELLO: dict[str, Any] = {
 
 class ErrorInfo(BaseModel):
     code: str = Field(
-        description="not_found, invalid_workflow, invalid_request, conflict, "
-        "payload_too_large or internal",
+        description="not_found, invalid_workflow, invalid_request, conflict, forbidden, "
+        "gone, payload_too_large or internal",
         examples=["not_found"],
     )
     message: str = Field(examples=["execution 'e1' not found"])
@@ -136,6 +136,24 @@ class VersionList(BaseModel):
     items: list[WorkflowVersion]
 
 
+class Artifact(BaseModel):
+    """A file a run produced (``std/file`` write, copy or move with a store)."""
+
+    id: int
+    name: str = Field(
+        description="Its path relative to the files root", examples=["out/report.json"]
+    )
+    node_id: str | None = Field(
+        None, description="The node that wrote it (key/node inside a loop body)"
+    )
+    size: int = Field(description="Bytes, as of its last write in the execution")
+    created_at: float = Field(description="UNIX seconds of its first write in the execution")
+
+
+class ArtifactList(BaseModel):
+    items: list[Artifact]
+
+
 class ExecutionRow(BaseModel):
     """An execution as stored; ``nodes`` (its node runs by node id) only on a single read."""
 
@@ -154,6 +172,9 @@ class ExecutionRow(BaseModel):
         None,
         description="Each node's last attempt by node id; a retried node's row also has "
         "earlier_attempts: its failed attempts' rows, oldest first",
+    )
+    artifacts: list[Artifact] | None = Field(
+        None, description="Files the run produced, oldest first (only on a single read)"
     )
 
 

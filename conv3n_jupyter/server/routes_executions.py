@@ -92,14 +92,18 @@ async def list_executions(
 
 @router.get(
     "/api/executions/{execution_id}",
-    summary="Read an execution with its node runs",
+    summary="Read an execution with its node runs and artifacts",
     responses=responses((200, ExecutionRow, "The execution"), NOT_FOUND),
 )
 async def read_execution(request: Request, execution_id: str = EID) -> JSONResp:
     from ..store.executions import read_execution
+    from ..store.maintenance import list_artifacts
+    from .routes_artifacts import public
 
     _, store, _ = ready(request)
-    return JSONResp(await call(read_execution, store, execution_id))
+    row = await call(read_execution, store, execution_id)
+    row["artifacts"] = [public(a) for a in await call(list_artifacts, store, execution_id)]
+    return JSONResp(row)
 
 
 def retry_start(wf: Any, row: dict[str, Any]) -> str | None:

@@ -63,8 +63,9 @@ def prune(db: Db, *, older_than: float | None = None, keep_last: int | None = No
     """Delete finished executions (with their node runs and artifacts); returns how many.
 
     ``older_than``: seconds; executions that finished longer ago go. ``keep_last``: keep
-    that many of the newest executions, delete older finished ones. Running executions stay.
-    Artifact files on disk are not removed.
+    that many of the newest executions, delete older finished ones. Given both, each applies
+    on its own: an execution goes when it is too old *or* beyond the newest ``keep_last``.
+    Running and queued executions stay. Artifact files on disk are not removed.
     """
     if older_than is None and keep_last is None:
         raise StoreError("prune needs older_than and/or keep_last")
@@ -87,7 +88,7 @@ def prune(db: Db, *, older_than: float | None = None, keep_last: int | None = No
             executions.delete().where(
                 executions.c.status != RUNNING,
                 executions.c.finished_at.is_not(None),
-                *conditions,
+                sa.or_(*conditions),
             )
         )
         return deleted.rowcount
@@ -100,8 +101,12 @@ def create_artifact(
     *,
     path: str | Path | None = None,
     data: bytes | None = None,
+    node_id: str | None = None,
 ) -> int:
-    """Record a file a run produced (by ``path``, or its bytes in ``data``); returns its id."""
+    """Record a file a run produced (by ``path``, or its bytes in ``data``); returns its id.
+
+    Every call adds a row; :func:`record_artifact` keeps one row per file instead.
+    """
     if (path is None) == (data is None):
         raise StoreError(f"artifact {name!r}: give exactly one of path or data")
     try:
@@ -122,10 +127,77 @@ def create_artifact(
                 data=data,
                 size=size,
                 created_at=time.time(),
+                node_id=node_id,
             )
         )
         key = result.inserted_primary_key
         return int(key[0]) if key is not None else 0
+
+
+def record_artifact(
+    db: Db, execution_id: str, name: str, path: str | Path, *, node_id: str | None = None
+) -> int:
+    """Record the file at ``path`` (``name``: its name for people) once per execution.
+
+    A file written again in the same execution keeps its one row: ``size`` and ``node_id``
+    become the latest write's, ``created_at`` stays the first's. Returns the row's id; raises
+    :class:`~conv3n_jupyter.errors.NotFound` when the execution is not in the store and
+    :class:`~conv3n_jupyter.errors.StoreError` when the file cannot be read.
+
+        >>> record_artifact(store, "e1", "out/report.json", "/srv/files/out/report.json",
+        ...                 node_id="save")  # doctest: +SKIP
+        7
+    """
+    try:
+        size = Path(path).stat().st_size
+    except OSError as exc:
+        raise StoreError(f"artifact {name!r}: cannot read {path}: {exc.strerror}") from exc
+    with transaction(db) as conn:
+        found = conn.execute(
+            sa.select(artifacts.c.id)
+            .where(artifacts.c.execution_id == execution_id, artifacts.c.name == name)
+            .order_by(artifacts.c.id)
+            .limit(1)
+        ).first()
+        if found is not None:
+            conn.execute(
+                artifacts.update()
+                .where(artifacts.c.id == found.id)
+                .values(path=str(path), size=size, node_id=node_id, data=None)
+            )
+            return int(found.id)
+    return create_artifact(db, execution_id, name, path=path, node_id=node_id)
+
+
+def forget_artifacts(db: Db, execution_id: str, name: str) -> int:
+    """Delete an execution's artifact ``name`` and those under the folder ``name``; how many.
+
+    For a file moved away during the run: its old name no longer holds it.
+    """
+    with transaction(db) as conn:
+        deleted = conn.execute(
+            artifacts.delete().where(
+                artifacts.c.execution_id == execution_id,
+                sa.or_(
+                    artifacts.c.name == name,
+                    artifacts.c.name.startswith(name.rstrip("/") + "/", autoescape=True),
+                ),
+            )
+        )
+        return deleted.rowcount
+
+
+def read_artifact(db: Db, execution_id: str, artifact_id: int) -> dict[str, Any]:
+    """One artifact of an execution (without inline ``data``); raises ``NotFound``."""
+    with transaction(db) as conn:
+        row = conn.execute(
+            sa.select(*(c for c in artifacts.c if c.name != "data")).where(
+                artifacts.c.execution_id == execution_id, artifacts.c.id == artifact_id
+            )
+        ).first()
+    if row is None:
+        raise NotFound(f"artifact {artifact_id} of execution {execution_id!r} not found")
+    return row._asdict()
 
 
 def read_artifacts(db: Db, execution_id: str) -> list[dict[str, Any]]:
@@ -133,6 +205,29 @@ def read_artifacts(db: Db, execution_id: str) -> list[dict[str, Any]]:
     with transaction(db) as conn:
         rows = conn.execute(
             sa.select(artifacts)
+            .where(artifacts.c.execution_id == execution_id)
+            .order_by(artifacts.c.id)
+        )
+        return [r._asdict() for r in rows]
+
+
+def list_artifacts(db: Db, execution_id: str) -> list[dict[str, Any]]:
+    """An execution's artifacts, oldest first, without ``data``; raises ``NotFound``.
+
+    Each row: ``id``, ``execution_id``, ``name``, ``path``, ``size``, ``node_id``,
+    ``created_at``.
+
+        >>> [a["name"] for a in list_artifacts(store, "e1")]  # doctest: +SKIP
+        ['out/report.json']
+    """
+    with transaction(db) as conn:
+        if (
+            conn.execute(sa.select(executions.c.id).where(executions.c.id == execution_id)).first()
+            is None
+        ):
+            raise NotFound(f"execution {execution_id!r} not found")
+        rows = conn.execute(
+            sa.select(*(c for c in artifacts.c if c.name != "data"))
             .where(artifacts.c.execution_id == execution_id)
             .order_by(artifacts.c.id)
         )

@@ -119,4 +119,6 @@ artifacts = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # v0004: the node that wrote the file (null: recorded by other means, or before v0004).
+    sa.Column("node_id", sa.String(200), nullable=True),
 )

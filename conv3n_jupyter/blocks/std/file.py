@@ -25,6 +25,9 @@ Data by ``operation`` (``path`` is always the root-relative path, POSIX style):
   path; an existing one is replaced only with ``overwrite``).
 * ``mkdir`` → ``{"path", "created"}`` (parents included; an existing folder is fine).
 
+With a store (``conv3n serve``, ``conv3n run --store``) every file written, copied or moved
+into is recorded as an artifact of the execution (see :mod:`._file_artifacts`).
+
     {"type": "std/file", "config": {"operation": "write", "path": "out/{{ $params.day }}.json",
                                     "content": "{{ $node.fetch.data.body }}", "mkdirs": true}}
 """
@@ -50,7 +53,9 @@ from typing import Any
 from ..._paths import path_problem, relative_to_root, resolve_inside
 from ...errors import FileAccessError, Problem
 from ..base import Block, NodeContext, Output
+from ._file_artifacts import record_outputs
 
+_PRODUCING = frozenset({"write", "copy", "move"})  # recorded as artifacts (with a store)
 OPERATIONS = ("read", "write", "delete", "exists", "list", "move", "copy", "mkdir")
 FORMATS = ("text", "json", "csv", "bytes", "lines")
 _GLOB_CHARS = frozenset("*?[")
@@ -168,6 +173,8 @@ class File(Block):
             raise
         except OSError as exc:
             raise _os_error(exc, str(operation), str(config.get("path"))) from exc
+        if operation in _PRODUCING:
+            await record_outputs(ctx, call.root, operation, data)
         return Output(data)
 
 

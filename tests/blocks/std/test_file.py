@@ -529,3 +529,46 @@ async def test_default_root_is_the_context_files_root(
     assert data["content"] == "root"
     assert json.dumps(data)  # data is plain JSON
     assert not os.path.exists(root.parent / "here.txt")
+
+
+# -- artifacts (with a store) ------------------------------------------------------------------
+
+
+async def test_with_a_store_written_files_are_artifacts_and_failures_only_warn(
+    tmp_path: Path,
+) -> None:
+    """A run with a store records the file; a run the store does not hold only logs a warning."""
+    from conv3n_jupyter.engine import Runtime
+    from conv3n_jupyter.engine import run as run_workflow
+    from conv3n_jupyter.store import open_store
+    from conv3n_jupyter.store.executions import create_execution
+    from conv3n_jupyter.store.maintenance import list_artifacts
+
+    files = tmp_path / "files"
+    files.mkdir()
+    wf = {
+        "name": "w",
+        "nodes": {
+            "save": {
+                "type": "std/file",
+                "config": {"operation": "write", "path": "a.txt", "content": "hi"},
+            }
+        },
+    }
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        eid = create_execution(store, workflow_name="w")
+        async with Runtime(store=store, files_root=files) as runtime:
+            recorded = await run_workflow(wf, runtime=runtime, execution_id=eid)
+            unknown = await run_workflow(wf, runtime=runtime, execution_id="not-in-the-store")
+        rows = list_artifacts(store, eid)
+    finally:
+        store.close()
+    assert recorded["status"] == "success"
+    assert [(r["name"], r["size"], r["node_id"]) for r in rows] == [("a.txt", 2, "save")]
+    assert rows[0]["path"] == str(files.resolve() / "a.txt")
+    assert not recorded["nodes"]["save"].get("logs")
+    assert unknown["status"] == "success" and (files / "a.txt").read_text() == "hi"
+    [warning] = unknown["nodes"]["save"]["logs"]
+    assert warning["level"] == "warning"
+    assert "not-in-the-store" in warning["message"] and "a.txt" in warning["message"]
