@@ -56,8 +56,12 @@ def need_store() -> None:
         fail(str(exc), EXIT_USAGE)
 
 
-def open_cli_store(database_url: str | None) -> Any:
-    """Open (and migrate) the store of ``database_url`` or of the settings; exits on failure."""
+def open_cli_store(database_url: str | None, *, create: bool = False) -> Any:
+    """Open (and migrate) the store of ``database_url`` or of the settings; exits on failure.
+
+    Commands that only read or change what is there (``history``, ``show``...) do not create
+    a SQLite file that does not exist: a typo in the URL or the wrong folder is an error.
+    """
     from .errors import Conv3nError
     from .settings import load_settings
 
@@ -67,12 +71,32 @@ def open_cli_store(database_url: str | None) -> Any:
         fail(str(exc), EXIT_USAGE)
     url = database_url or settings.database_url
     need_store()
+    if not create:
+        missing = _missing_sqlite_file(url)
+        if missing is not None:
+            fail(
+                f"no store at {missing} (database_url {url!r}): record runs with"
+                " 'conv3n run --store' or 'conv3n serve', or point --database-url /"
+                " CONV3N_DATABASE_URL at an existing store"
+            )
     from .store import open_store
 
     try:
         return open_store(url, max_output_bytes=settings.max_output_bytes)
     except Conv3nError as exc:
         fail(f"cannot open the store: {exc}")
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The file a ``sqlite:///`` URL names, when it does not exist; else ``None``."""
+    from pathlib import Path
+
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return None if Path(path).exists() else path
 
 
 def _dumps(value: Any) -> str:
@@ -283,7 +307,7 @@ def workflows_add(ctx: click.Context, file: str, workflow_id: str | None) -> Non
 
     definition = wf.to_dict()
     wid = workflow_id or wf.id
-    store = open_cli_store(ctx.obj["database_url"])
+    store = open_cli_store(ctx.obj["database_url"], create=True)
     try:
         try:
             saved = update_workflow(store, wid, definition) if wid else None

@@ -414,7 +414,7 @@ def _run(
     if store_url is not None:
         from ._cli_store import open_cli_store
 
-        store = open_cli_store(store_url or None)
+        store = open_cli_store(store_url or None, create=True)
 
     def runner(ex: Execution) -> Any:
         if store is None:

@@ -203,8 +203,26 @@ def test_retry_of_a_retry_and_crashed_executions(tmp_path: Path, env: dict[str, 
     assert (files / "count.txt").read_text() == "x"
 
 
+def test_reading_a_store_that_does_not_exist_is_an_error(env: dict[str, str]) -> None:
+    """`history`/`show` never create an empty SQLite file: a wrong path is reported."""
+    store_file = Path(env["CONV3N_DATABASE_URL"].removeprefix("sqlite:///"))
+    assert not store_file.exists()
+    for args in (("history",), ("show", "abc"), ("workflows",), ("prune", "--keep-last", "1")):
+        result = invoke(*args)
+        assert result.exit_code == 1, args
+        assert f"no store at {store_file}" in result.stderr
+    assert not store_file.exists()
+
+
 def test_unknown_execution_is_an_error_naming_it(env: dict[str, str]) -> None:
     """`show` and `retry` of an unknown id exit 1 with the id in the message."""
+    invoke(
+        "workflows",
+        "add",
+        write(
+            Path(env["CONV3N_DATABASE_URL"].removeprefix("sqlite:///")).parent / "s.json", SETTER
+        ),
+    )
     for command in ("show", "retry"):
         proc = conv3n(env, command, "does-not-exist") if command == "retry" else None
         result = invoke(command, "does-not-exist")
