@@ -188,18 +188,10 @@ async def run_recorded(
 
     from .engine.runtime import Runtime
     from .store import Recorder
-    from .store.executions import create_execution
 
     ex = execution
-    await asyncio.to_thread(
-        create_execution,
-        store,
-        execution_id=ex.id,
-        workflow_name=ex.workflow.name,
-        workflow_id=workflow_id,
-        workflow_version=workflow_version,
-        trigger=ex.trigger,
-        params=ex.params,
+    recorder = Recorder(store, ex, workflow_id=workflow_id, workflow_version=workflow_version)
+    await recorder.start(
         definition=None if workflow_id else ex.workflow.to_dict(),
         retry_of=retry_of,
         start_from=ex.start_from,
@@ -209,7 +201,6 @@ async def run_recorded(
         # A retry's reused nodes never run, so they are recorded here: a retry of this
         # execution can reuse them again.
         await asyncio.to_thread(_record_reused, store, ex)
-    recorder = Recorder(store, ex, workflow_id=workflow_id, workflow_version=workflow_version)
     ex.listeners.insert(0, recorder)
     async with Runtime(store=store) as runtime:
         ex.runtime = runtime

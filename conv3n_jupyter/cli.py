@@ -423,7 +423,6 @@ def _run(
 
         return run_recorded(store, ex, lambda e: _run_with_signals(e, progress))
 
-    # -- end store --------------------------------------------------------------------------
     try:
         if progress is not None:
             with progress:
@@ -810,9 +809,6 @@ for _name, _target, _help in (
     ("prune", "._cli_executions:prune", "Delete old executions from the store."),
 ):
     main.add_command(_LazyCommand(_name, _target, _help))
-
-# -- end store commands -------------------------------------------------------------------------
-
 
 # -- serve --------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -201,37 +201,57 @@ class _ThreadedServer(uvicorn.Server):
         pass
 
 
-@pytest.fixture(scope="session")
-def http_server() -> Iterator[str]:
-    """Base URL (``http://127.0.0.1:PORT``) of the real test HTTP server; see the module doc."""
+def free_socket() -> socket.socket:
+    """A TCP socket bound to a free port on 127.0.0.1 (not listening yet)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    return sock
+
+
+def serve_in_thread(
+    app: Any, sock: socket.socket, *, lifespan: str, grace: float, what: str
+) -> Callable[[], None]:
+    """Run ``app`` on uvicorn in a daemon thread on ``sock``; returns ``stop()``."""
     config = uvicorn.Config(
-        _build_app(),
+        app,
         log_config=None,
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan=lifespan,
         ws="none",
         http="h11",
-        timeout_graceful_shutdown=0.5,
+        timeout_graceful_shutdown=grace,
     )
     server = _ThreadedServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test HTTP server did not start")
+            raise RuntimeError(f"{what} did not start")
         time.sleep(0.01)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+    return stop
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:PORT``) of the real test HTTP server; see the module doc."""
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    stop = serve_in_thread(
+        _build_app(), sock, lifespan="off", grace=0.5, what="the test HTTP server"
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+        stop()
 
 
 @pytest.fixture

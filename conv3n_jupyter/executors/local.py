@@ -83,8 +83,7 @@ class InProcessExecutor(Executor):
         try:
             async with self._slots:
                 self._waiting -= 1
-                assert self._runtime is not None
-                result = await run_queued_here(self, execution_id)
+                result = await self._run_queued(execution_id)
             if result is None:  # cancelled before it started, or taken elsewhere
                 row = await asyncio.to_thread(read_execution, self.store, execution_id)
                 result = crashed_result(row)
@@ -105,6 +104,24 @@ class InProcessExecutor(Executor):
             self._tasks.pop(execution_id, None)
             self._running.pop(execution_id, None)
 
+    async def _run_queued(self, execution_id: str) -> dict[str, Any] | None:
+        from ._runner import run_queued
+
+        assert self._runtime is not None
+
+        def started(execution: Execution) -> None:
+            self._running[execution_id] = execution
+
+        return await run_queued(
+            self.store,
+            execution_id,
+            runtime=self._runtime,
+            worker=self._name,
+            on_event=lambda event: self._publish(execution_id, event.to_dict()),
+            started=started,
+            default_timeout=self.default_timeout,
+        )
+
     async def _cancel(self, execution_id: str, reason: str) -> bool:
         from ..store.executions import cancel_queued
 
@@ -116,22 +133,3 @@ class InProcessExecutor(Executor):
             return False
         await asyncio.to_thread(cancel_queued, self.store, execution_id, reason=reason)
         return True
-
-
-async def run_queued_here(executor: InProcessExecutor, execution_id: str) -> dict[str, Any] | None:
-    from ._runner import run_queued
-
-    assert executor._runtime is not None
-
-    def started(execution: Execution) -> None:
-        executor._running[execution_id] = execution
-
-    return await run_queued(
-        executor.store,
-        execution_id,
-        runtime=executor._runtime,
-        worker=executor._name,
-        on_event=lambda event: executor._publish(execution_id, event.to_dict()),
-        started=started,
-        default_timeout=executor.default_timeout,
-    )

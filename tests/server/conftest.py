@@ -7,9 +7,7 @@ collected in :class:`LogSink` so that tests can read them.
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from conv3n_jupyter.server.app import create_app
 from conv3n_jupyter.settings import Settings, load_settings
+from tests.conftest import free_socket, serve_in_thread
 
 MAX_BODY = 64 * 1024
 
@@ -48,25 +46,12 @@ class LogSink:
             return [json.loads(line) for line in self.lines if line.strip()]
 
 
-class _ThreadedServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        # The server runs in a helper thread; signals belong to pytest's main thread.
-        pass
-
-
 @dataclass
 class Api:
     url: str
     settings: Settings
     logs: LogSink
     app: Any
-
-
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 def start_api(
@@ -89,32 +74,9 @@ def start_api(
     app = create_app(settings, log_stream=logs)
     if prepare is not None:
         prepare(app)
-    sock = _free_socket()
+    sock = free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        ws="none",
-        http="h11",
-        timeout_graceful_shutdown=1,
-    )
-    server = _ThreadedServer(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.01)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-
+    stop = serve_in_thread(app, sock, lifespan="on", grace=1, what="the API server")
     return Api(f"http://127.0.0.1:{port}", settings, logs, app), stop
 
 

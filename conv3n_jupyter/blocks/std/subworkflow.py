@@ -222,23 +222,11 @@ async def _run_child(
 ) -> dict[str, Any]:
     if store is None:
         return await child.run()
-    from ...store.executions import create_execution
     from ...store.recorder import Recorder
 
-    # Engine-made children (loop bodies) have ids "ROOT/key…": the recorded ancestor is ROOT.
-    parent_id = parent.id.split("/", 1)[0]
-    await asyncio.to_thread(
-        create_execution,
-        store,
-        execution_id=child.id,
-        workflow_name=child.workflow.name,
-        workflow_id=saved_id,
-        workflow_version=version,
-        trigger=child.trigger,
-        params=child.params,
-        parent_id=parent_id,
-    )
     recorder = Recorder(store, child, workflow_id=saved_id, workflow_version=version)
+    # Engine-made children (loop bodies) have ids "ROOT/key…": the recorded ancestor is ROOT.
+    await recorder.start(parent_id=parent.id.split("/", 1)[0])
     child.listeners.insert(0, recorder)
     try:
         return await child.run()
