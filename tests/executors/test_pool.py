@@ -121,6 +121,17 @@ async def test_a_killed_worker_crashes_its_executions_and_is_replaced(
     assert str(new_pid) in taken_by
 
 
+def _runqueue_wait() -> float:
+    """Seconds this thread has spent ready to run but waiting for a CPU (Linux schedstat)."""
+    import threading
+
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 async def test_the_loop_keeps_answering_while_a_worker_dies(
     pool: WorkerPool, store: Store, queue: Callable[..., str]
 ) -> None:
@@ -136,11 +147,14 @@ async def test_the_loop_keeps_answering_while_a_worker_dies(
     stop = asyncio.Event()
 
     async def ticker() -> None:
+        # A stall is the loop's own: the time the OS kept this thread waiting for a CPU
+        # (the replacement workers starting on a 2-core machine) is not counted.
         nonlocal worst
         while not stop.is_set():
-            before = loop.time()
+            before, queued = loop.time(), _runqueue_wait()
             await asyncio.sleep(0.01)
-            worst = max(worst, loop.time() - before - 0.01)
+            stall = loop.time() - before - 0.01 - (_runqueue_wait() - queued)
+            worst = max(worst, stall)
 
     ticking = asyncio.ensure_future(ticker())
     await asyncio.sleep(0.1)
